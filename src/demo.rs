@@ -11,6 +11,8 @@ use std::path::Path;
 
 /// The demo's stylesheet, written beside the pages.
 const FORUM_CSS: &str = include_str!("../www/demo/forum.css");
+/// The demo's icon: a cairn of three stones.
+const FAVICON_SVG: &str = include_str!("../www/demo/favicon.svg");
 
 /// What the demo pages need to know beyond the topics.
 pub struct DemoSite<'a> {
@@ -24,7 +26,7 @@ pub struct DemoSite<'a> {
     pub index_url: &'a str,
 }
 
-/// Writes `index.html`, `forum.css` and `questions/{id}/index.html` for every topic into `out`.
+/// Writes `index.html`, `forum.css`, `favicon.svg` and `questions/{id}/index.html` for every topic into `out`.
 pub fn write(out: &Path, site: &DemoSite, topics: &[Topic]) -> Result<usize> {
     let write_file = |rel: &str, body: &str| -> Result<()> {
         let p = out.join(rel);
@@ -34,6 +36,7 @@ pub fn write(out: &Path, site: &DemoSite, topics: &[Topic]) -> Result<usize> {
         std::fs::write(&p, body).map_err(|e| Error::io(&p, e))
     };
     write_file("forum.css", FORUM_CSS)?;
+    write_file("favicon.svg", FAVICON_SVG)?;
     write_file("index.html", &topic_list(site, topics))?;
     for t in topics {
         write_file(&format!("questions/{}/index.html", path_segment(&t.id)), &topic_page(site, t))?;
@@ -54,6 +57,7 @@ fn page(site: &DemoSite, title: &str, main: &str, aside: &str) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · {site_name}</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/forum.css">
 <script type="module" src="{script}" data-index="{index}"></script>
 </head>

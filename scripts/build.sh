@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds everything the demo and the tests use:
+#   target/release/cairn     the CLI
+#   www/pkg/                 the wasm engine (wasm-bindgen --target web)
+#   build/model/             all-MiniLM-L6-v2 (from the PyPI wheel, cached)
+#   build/demo/              the demo forum: pages, index/, cairn/ (script, worker, wasm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+say "building the cairn CLI"
+cargo build --release --bin cairn
+cairn=target/release/cairn
+
+say "building the wasm engine"
+cargo build --release --lib --target wasm32-unknown-unknown
+wasm-bindgen --target web --out-dir www/pkg target/wasm32-unknown-unknown/release/cairn.wasm
+
+say "fetching the model"
+$cairn model fetch --out build/model
+
+data=data/quantumcomputing
+stamp=build/demo/index/.built-from
+inputs="$(sha256sum $data/*.xml "$cairn" | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
+  say "indexing the sample forum ($data)"
+  $cairn index --stackexchange $data --model build/model --out build/demo/index
+  echo "$inputs" > "$stamp"
+else
+  say "sample index is up to date"
+fi
+
+say "writing the demo forum"
+$cairn demo --stackexchange $data --out build/demo
+rm -rf build/demo/cairn
+mkdir -p build/demo/cairn/pkg
+cp www/cairn.js www/cairn-worker.js build/demo/cairn/
+cp www/pkg/cairn.js www/pkg/cairn_bg.wasm build/demo/cairn/pkg/

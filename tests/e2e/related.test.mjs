@@ -1,0 +1,62 @@
+// The walking skeleton, end to end: a demo topic page served on 127.0.0.1 shows
+// related topics computed by the wasm engine in a worker, and every link works.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, serve, launch, watch } from "./harness.mjs";
+
+const SHOTS = join(ROOT, "build", "screenshots");
+let server, browser;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await serve();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+test("a topic page shows related topics that link to existing demo pages", async () => {
+  const page = await browser.context.newPage();
+  const log = watch(page);
+  // Question 1 ("Can a Turing machine simulate a quantum computer?") has recorded links.
+  await page.goto(new URL("questions/1", server.url).href);
+  const links = page.locator("cairn-related a");
+  await links.first().waitFor({ state: "visible", timeout: 10_000 });
+  const hrefs = await links.evaluateAll((as) => as.map((a) => a.href));
+  const titles = await links.evaluateAll((as) => as.map((a) => a.textContent));
+  assert.ok(hrefs.length >= 5, `expected at least 5 related links, got ${hrefs.length}`);
+  assert.ok(!hrefs.some((h) => h.endsWith("/questions/1")), "the topic itself is not suggested");
+  assert.ok(titles.every((t) => t.trim().length > 0), "every link has a title");
+  await page.screenshot({ path: join(SHOTS, "related-topic-page.png"), fullPage: false });
+
+  for (const href of hrefs) {
+    const res = await page.request.get(href);
+    assert.equal(res.status(), 200, `${href} must be an existing demo page`);
+    assert.match(await res.text(), /<cairn-related topic=/, `${href} is a demo topic page`);
+  }
+
+  assert.deepEqual(log.errors, [], "no console errors");
+  const outside = log.requests.filter((u) => !u.startsWith("http://127.0.0.1:"));
+  assert.deepEqual(outside, [], "no request leaves 127.0.0.1");
+  await page.close();
+});
+
+test("a page naming a topic that is not in the index hides the widget without errors", async () => {
+  const page = await browser.context.newPage();
+  const log = watch(page);
+  await page.goto(new URL("questions/1", server.url).href);
+  await page.locator("cairn-related a").first().waitFor({ timeout: 10_000 });
+  await page.evaluate(() => {
+    const el = document.createElement("cairn-related");
+    el.id = "ghost";
+    el.setAttribute("topic", "no-such-topic");
+    document.body.append(el);
+  });
+  await page.waitForFunction(() => document.getElementById("ghost").hidden, null, { timeout: 10_000 });
+  assert.deepEqual(log.errors, [], "a missing topic is not a console error");
+  await page.close();
+});
