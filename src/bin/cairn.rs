@@ -185,7 +185,7 @@ fn build_index(dir: PathBuf, model: PathBuf, out: PathBuf, url_template: &str) -
     let vectors = encoder.embed_many(&texts, &|| bar.inc(1))?;
     bar.finish();
 
-    let info = ModelInfo { name: "sentence-transformers/all-MiniLM-L6-v2".into(), weights_id: encoder.weights_id().into(), dim: encoder.dim() };
+    let info = ModelInfo { name: encoder.describe(), weights_id: encoder.weights_id().into(), dim: encoder.dim() };
     let manifest = index::build::write(&out, &import.topics, &vectors, info, import.skipped.len())?;
     let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
     eprintln!("wrote index of {} topics to {} ({} files, {} bytes)", manifest.topics, out.display(), manifest.files.len() + 1, bytes);

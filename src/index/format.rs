@@ -38,7 +38,7 @@ pub const VECTORS_MAGIC: &[u8; 8] = b"CAIRNV01";
 /// The model an index was built with; a query encoder must match it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelInfo {
-    /// Human-readable name, e.g. "sentence-transformers/all-MiniLM-L6-v2".
+    /// Human-readable description, e.g. "BERT 6x384, mean pooling, 256 tokens".
     pub name: String,
     /// [`crate::model::ModelFiles::weights_id`] of the weights.
     pub weights_id: String,

@@ -107,6 +107,12 @@ impl Encoder {
         self.bert.config.hidden_size
     }
 
+    /// A short description of the architecture, e.g. "BERT 6x384, mean pooling, 256 tokens".
+    pub fn describe(&self) -> String {
+        let c = &self.bert.config;
+        format!("BERT {}x{}, mean pooling, {} tokens", c.num_hidden_layers, c.hidden_size, self.tokenizer.max_len())
+    }
+
     /// See [`ModelFiles::weights_id`].
     pub fn weights_id(&self) -> &str {
         &self.weights_id

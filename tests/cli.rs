@@ -1,0 +1,120 @@
+//! The `cairn` binary: embed, index, related; errors that name what is wrong.
+
+mod common;
+use cairn::index::format::{Index, MANIFEST_FILE};
+use cairn::ingest::stackexchange;
+use cairn::model::Encoder;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn cairn(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn embed_writes_one_unit_vector_per_line_in_order() {
+    let model = common::model_dir();
+    let texts = ["", "qubit decoherence", "How do I install Qiskit?"];
+    let input: String = texts.iter().map(|t| serde_json::to_string(t).unwrap() + "\n").collect();
+    let out = cairn(&["embed", "--model", model.to_str().unwrap()], &input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Vec<f32>> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    let enc = Encoder::from_dir(&model).unwrap();
+    for (t, v) in texts.iter().zip(&lines) {
+        assert_eq!(v.len(), 384);
+        assert!(common::cosine(v, &enc.embed(t).unwrap()) > 0.99999, "line for {t:?} is its own embedding");
+    }
+}
+
+#[test]
+fn embed_names_the_bad_line_and_fails() {
+    let model = common::model_dir();
+    let out = cairn(&["embed", "--model", model.to_str().unwrap()], "\"fine\"\nnot json\n\"also fine\"\n");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing is written before the input is known to be good");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stdin line 2"), "{err}");
+    let out = cairn(&["embed", "--model", model.to_str().unwrap()], "[\"an array\"]\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stdin line 1"));
+}
+
+#[test]
+fn missing_model_is_a_clear_error() {
+    let out = cairn(&["embed", "--model", "/nonexistent/model"], "\"x\"\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/model") && err.contains("model fetch"), "{err}");
+}
+
+/// Builds an index of the first 60 sample questions; related topics must agree with
+/// brute force over the f32 embeddings, and a corrupted file must be refused by name.
+#[test]
+fn index_related_agrees_with_brute_force_and_refuses_corruption() {
+    let model = common::model_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir(&dump).unwrap();
+    let ids = common::small_dump(60, &dump);
+    let out_dir = dir.path().join("index");
+    let out = cairn(
+        &["index", "--stackexchange", dump.to_str().unwrap(), "--model", model.to_str().unwrap(), "--out", out_dir.to_str().unwrap()],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("imported 60 topics"));
+
+    // Oracle: f32 embeddings of the same topic texts, exact cosine, sorted.
+    let enc = Encoder::from_dir(&model).unwrap();
+    let topics = stackexchange::import(&dump, stackexchange::DEFAULT_URL_TEMPLATE).unwrap().topics;
+    let vecs: Vec<Vec<f32>> = topics.iter().map(|t| enc.embed(&t.embedding_text()).unwrap()).collect();
+    const K: usize = 10;
+    const MIN_OVERLAP: usize = 9; // int8 vectors may swap a near-tie at the boundary
+    for probe in [0usize, 7, 33, 59] {
+        let mut brute: Vec<(f32, &str)> =
+            (0..topics.len()).filter(|&j| j != probe).map(|j| (common::cosine(&vecs[probe], &vecs[j]), topics[j].id.as_str())).collect();
+        brute.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+        let want: Vec<&str> = brute.iter().take(K).map(|x| x.1).collect();
+
+        let out = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", &ids[probe], "-k", &K.to_string()], "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["topic"]["id"], ids[probe].as_str());
+        let got: Vec<&str> = v["related"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(got.len(), K);
+        assert!(!got.contains(&ids[probe].as_str()), "a topic is not related to itself");
+        let overlap = got.iter().filter(|g| want.contains(g)).count();
+        assert!(overlap >= MIN_OVERLAP, "topic {}: top-{K} overlap {overlap} < {MIN_OVERLAP}\n got {got:?}\nwant {want:?}", ids[probe]);
+        assert_eq!(got[0], want[0], "topic {}: best match", ids[probe]);
+        for r in v["related"].as_array().unwrap() {
+            assert_eq!(r["url"], format!("/questions/{}", r["id"].as_str().unwrap()));
+            assert!(r["score"].as_f64().unwrap() <= 1.0001);
+        }
+    }
+
+    // Unknown topic: a clear error.
+    let out = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", "999999"], "");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("999999"));
+
+    // Corrupt the vectors file: it is named and refused.
+    let index = Index::open(&out_dir).unwrap();
+    let vectors = index.manifest.files.iter().find(|f| f.name.starts_with("vectors-")).unwrap();
+    let path = out_dir.join(&vectors.name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", &ids[0]], "");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&vectors.name) && err.contains("SHA-256"), "{err}");
+    assert!(out_dir.join(MANIFEST_FILE).is_file());
+}
