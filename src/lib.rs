@@ -11,9 +11,12 @@
 
 pub mod backend;
 pub mod error;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod model;
+pub mod quant;
 pub mod rank;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -4,7 +4,8 @@
 use cairn::error::{Error, Result};
 use cairn::index::{self, format::ModelInfo, Index};
 use cairn::ingest::stackexchange;
-use cairn::model::{fetch, Encoder};
+use cairn::model::pack::{self, Quant};
+use cairn::model::{fetch, Encoder, ModelFiles};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, Write};
@@ -27,16 +28,21 @@ enum Command {
     },
     /// Embed texts: one JSON string per line on stdin, one JSON array per line on stdout.
     Embed {
-        /// Model directory (Hugging Face layout).
+        /// Model directory (Hugging Face layout) or pack file.
         #[arg(long)]
         model: PathBuf,
+    },
+    /// Measure retrieval quality on real data.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
     },
     /// Import forum data, embed every topic and write a static index.
     Index {
         /// A Stack Exchange dump directory (Posts.xml, Comments.xml, PostLinks.xml; Users.xml optional).
         #[arg(long)]
         stackexchange: PathBuf,
-        /// Model directory (Hugging Face layout).
+        /// Model directory (Hugging Face layout) or pack file.
         #[arg(long)]
         model: PathBuf,
         /// Where to write the index directory (replaced atomically).
@@ -98,6 +104,34 @@ enum ModelCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a model pack (config, tokenizer, tensors in one file) at a given precision.
+    Pack {
+        /// Model directory (Hugging Face layout).
+        #[arg(long)]
+        model: PathBuf,
+        /// Precision of the large tensors: f32, int8 or int4.
+        #[arg(long, default_value = "int8")]
+        quant: Quant,
+        /// The pack file to write (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Duplicate-question retrieval (nDCG@10, Recall@10, MRR@10) on a labelled-pairs TSV.
+    Duplicates {
+        /// Model directory or pack (not needed for bm25).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// TSV of label, question 1, question 2.
+        #[arg(long)]
+        tsv: PathBuf,
+        /// Retrieval method.
+        #[arg(long, default_value = "dense", value_parser = ["dense", "bm25"])]
+        method: String,
+    },
 }
 
 fn main() {
@@ -118,6 +152,8 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Model { command: ModelCommand::Pack { model, quant, out } } => write_pack(model, quant, out),
+        Command::Eval { command: EvalCommand::Duplicates { model, tsv, method } } => eval_duplicates(model, tsv, &method),
         Command::Embed { model } => embed(model),
         Command::Index { stackexchange: dir, model, out, url_template } => build_index(dir, model, out, &url_template),
         Command::Related { index, topic, k } => {
@@ -143,7 +179,7 @@ fn run(command: Command) -> Result<()> {
 
 /// `cairn embed`: reads all of stdin first, so a bad line fails the run before any output.
 fn embed(model: PathBuf) -> Result<()> {
-    let encoder = Encoder::from_dir(&model)?;
+    let encoder = Encoder::open(&model)?;
     let mut texts = Vec::new();
     for (i, line) in std::io::stdin().lock().lines().enumerate() {
         let location = format!("stdin line {}", i + 1);
@@ -177,7 +213,7 @@ fn build_index(dir: PathBuf, model: PathBuf, out: PathBuf, url_template: &str) -
     let comments: usize = import.topics.iter().map(|t| t.comment_count()).sum();
     eprintln!("imported {} topics, {answers} answers, {comments} comments ({} records skipped)", import.topics.len(), import.skipped.len());
 
-    let encoder = Encoder::from_dir(&model)?;
+    let encoder = Encoder::open(&model)?;
     let texts: Vec<String> = import.topics.iter().map(|t| t.embedding_text()).collect();
     let bar = ProgressBar::new(texts.len() as u64).with_style(
         ProgressStyle::with_template("embedding {bar:30} {pos}/{len} topics  {per_sec}  eta {eta}").expect("valid template"),
@@ -189,5 +225,58 @@ fn build_index(dir: PathBuf, model: PathBuf, out: PathBuf, url_template: &str) -
     let manifest = index::build::write(&out, &import.topics, &vectors, info, import.skipped.len())?;
     let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
     eprintln!("wrote index of {} topics to {} ({} files, {} bytes)", manifest.topics, out.display(), manifest.files.len() + 1, bytes);
+    Ok(())
+}
+
+fn write_pack(model: PathBuf, quant: Quant, out: PathBuf) -> Result<()> {
+    let files = ModelFiles::read_dir(&model)?;
+    let (bytes, header) = pack::build(&files, quant)?;
+    eprintln!("{:<58} {:>11} {:>12} {:>10}", "tensor", "scheme", "bytes", "max error");
+    for t in &header.tensors {
+        eprintln!("{:<58} {:>11} {:>12} {:>10.2e}", t.name, format!("{:?}", t.scheme), t.span.bytes, t.max_error);
+    }
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(parent).map_err(|e| Error::io(parent, e))?;
+    tmp.write_all(&bytes).map_err(|e| Error::io(tmp.path().to_path_buf(), e))?;
+    // Packs are published beside the site: readable by the web server, like any static file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(tmp.path().to_path_buf(), e))?;
+    }
+    tmp.persist(&out).map_err(|e| Error::io(&out, e.error))?;
+    let worst = header.tensors.iter().max_by(|a, b| a.max_error.total_cmp(&b.max_error)).expect("tensors");
+    eprintln!(
+        "wrote {} ({:?}, {} bytes = {:.1} MB; largest error {:.2e} in {})",
+        out.display(),
+        quant,
+        bytes.len(),
+        bytes.len() as f64 / 1e6,
+        worst.max_error,
+        worst.name
+    );
+    Ok(())
+}
+
+fn eval_duplicates(model: Option<PathBuf>, tsv: PathBuf, method: &str) -> Result<()> {
+    use cairn::eval::duplicates;
+    let set = duplicates::load(&tsv)?;
+    eprintln!("{} distinct questions, {} queries", set.corpus.len(), set.queries.len());
+    let report = match method {
+        "bm25" => duplicates::run_bm25(&set),
+        _ => {
+            let model = model.ok_or_else(|| Error::Input { location: "--model".into(), message: "the dense method needs --model".into() })?;
+            let encoder = Encoder::open(&model)?;
+            let bar = ProgressBar::new(set.corpus.len() as u64).with_style(
+                ProgressStyle::with_template("embedding {bar:30} {pos}/{len} questions  {per_sec}  eta {eta}").expect("valid template"),
+            );
+            let vectors = encoder.embed_many(&set.corpus, &|| bar.inc(1))?;
+            bar.finish_and_clear();
+            duplicates::run_dense(&set, &vectors, &model.display().to_string())
+        }
+    };
+    eprintln!("nDCG@10 {:.4}  Recall@10 {:.4}  MRR@10 {:.4}  ({} queries, {})", report.ndcg10, report.recall10, report.mrr10, report.queries, report.method);
+    println!("{}", serde_json::to_string(&report).expect("serialises"));
     Ok(())
 }

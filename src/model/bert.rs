@@ -7,8 +7,15 @@ use crate::error::{Error, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
 
-/// Reads named f32 tensors from a safetensors file, checking their shapes.
-struct Checkpoint<'a> {
+/// Where the encoder's weights come from: a safetensors checkpoint or a Cairn pack.
+/// Both hand out f32 tensors by Hugging Face name, checked against the expected shape.
+pub trait TensorSource {
+    /// The tensor `name` as f32, which must have exactly `shape`.
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
+}
+
+/// Reads named f32 tensors from a safetensors file.
+pub struct Checkpoint<'a> {
     tensors: SafeTensors<'a>,
     /// "" or "bert." depending on how the checkpoint was exported.
     prefix: &'static str,
@@ -16,13 +23,15 @@ struct Checkpoint<'a> {
 }
 
 impl<'a> Checkpoint<'a> {
-    fn new(bytes: &'a [u8], path: &'a Path) -> Result<Self> {
+    /// Parses safetensors bytes; `path` is used in errors.
+    pub fn new(bytes: &'a [u8], path: &'a Path) -> Result<Self> {
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| Error::model(path, format!("not a safetensors file: {e}")))?;
         let prefix = if tensors.tensor("embeddings.word_embeddings.weight").is_ok() { "" } else { "bert." };
         Ok(Checkpoint { tensors, prefix, path })
     }
+}
 
-    /// The tensor `name` as f32, which must have exactly `shape`.
+impl TensorSource for Checkpoint<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let full = format!("{}{}", self.prefix, name);
         let t = self.tensors.tensor(&full).map_err(|_| Error::model(self.path, format!("tensor {full} is missing")))?;
@@ -44,7 +53,7 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn load(ck: &Checkpoint, name: &str, dim: usize, eps: f32) -> Result<Self> {
+    fn load(ck: &dyn TensorSource, name: &str, dim: usize, eps: f32) -> Result<Self> {
         Ok(LayerNorm { gamma: ck.get(&format!("{name}.weight"), &[dim])?, beta: ck.get(&format!("{name}.bias"), &[dim])?, eps })
     }
     fn forward(&self, x: &mut [f32]) {
@@ -52,7 +61,7 @@ impl LayerNorm {
     }
 }
 
-fn linear(ck: &Checkpoint, name: &str, out: usize, inp: usize) -> Result<Linear> {
+fn linear(ck: &dyn TensorSource, name: &str, out: usize, inp: usize) -> Result<Linear> {
     let w = ck.get(&format!("{name}.weight"), &[out, inp])?;
     let b = ck.get(&format!("{name}.bias"), &[out])?;
     Ok(Linear::new(&w, &b, out, inp))
@@ -111,16 +120,15 @@ impl Workspace {
 }
 
 impl Bert {
-    /// Loads every tensor from safetensors bytes, checking names and shapes against `config`.
-    pub fn load(config: BertConfig, safetensors: &[u8], path: &Path) -> Result<Self> {
+    /// Loads every tensor from `ck`, checking names and shapes against `config`.
+    pub fn load(config: BertConfig, ck: &dyn TensorSource, path: &Path) -> Result<Self> {
         config.validate().map_err(|m| Error::model(path, m))?;
-        let ck = Checkpoint::new(safetensors, path)?;
         let (h, inter, eps) = (config.hidden_size, config.intermediate_size, config.layer_norm_eps);
         let embeddings = Embeddings {
             word: ck.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
             position: ck.get("embeddings.position_embeddings.weight", &[config.max_position_embeddings, h])?,
             token_type0: ck.get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?[..h].to_vec(),
-            norm: LayerNorm::load(&ck, "embeddings.LayerNorm", h, eps)?,
+            norm: LayerNorm::load(ck, "embeddings.LayerNorm", h, eps)?,
         };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
@@ -130,11 +138,11 @@ impl Bert {
             let v = (ck.get(&format!("{p}.attention.self.value.weight"), &[h, h])?, ck.get(&format!("{p}.attention.self.value.bias"), &[h])?);
             layers.push(Layer {
                 qkv: Linear::concat(&[(&q.0, &q.1, h), (&k.0, &k.1, h), (&v.0, &v.1, h)], h),
-                attn_out: linear(&ck, &format!("{p}.attention.output.dense"), h, h)?,
-                attn_norm: LayerNorm::load(&ck, &format!("{p}.attention.output.LayerNorm"), h, eps)?,
-                ffn_in: linear(&ck, &format!("{p}.intermediate.dense"), inter, h)?,
-                ffn_out: linear(&ck, &format!("{p}.output.dense"), h, inter)?,
-                ffn_norm: LayerNorm::load(&ck, &format!("{p}.output.LayerNorm"), h, eps)?,
+                attn_out: linear(ck, &format!("{p}.attention.output.dense"), h, h)?,
+                attn_norm: LayerNorm::load(ck, &format!("{p}.attention.output.LayerNorm"), h, eps)?,
+                ffn_in: linear(ck, &format!("{p}.intermediate.dense"), inter, h)?,
+                ffn_out: linear(ck, &format!("{p}.output.dense"), h, inter)?,
+                ffn_norm: LayerNorm::load(ck, &format!("{p}.output.LayerNorm"), h, eps)?,
             });
         }
         Ok(Bert { config, embeddings, layers })

@@ -1,9 +1,9 @@
 //! Model configuration as found in a Hugging Face model directory.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The fields of a BERT `config.json` that the encoder needs.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct BertConfig {
     /// Vocabulary size (rows of the word embedding table).
     pub vocab_size: usize,

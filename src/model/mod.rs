@@ -8,10 +8,12 @@ pub mod bert;
 pub mod config;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fetch;
+pub mod pack;
 pub mod tokenizer;
 
 use crate::error::{Error, Result};
-use bert::{Bert, Workspace};
+use bert::{Bert, Checkpoint, Workspace};
+use pack::Pack;
 use config::{BertConfig, PoolingConfig, SentenceConfig};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -58,9 +60,30 @@ impl ModelFiles {
     /// A short, stable identity of the weights: the first 16 hex digits of their SHA-256.
     /// An index records it so the browser can refuse a model that did not build it.
     pub fn weights_id(&self) -> String {
-        let digest = Sha256::digest(&self.safetensors);
-        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        short_sha256(&self.safetensors)
     }
+}
+
+/// First 16 hex digits of the SHA-256 of `bytes`.
+fn short_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Truncation length of a model directory: `sentence_bert_config.json`'s max_seq_length, else 256, never past the position table.
+/// Also checks that `1_Pooling/config.json`, if present, asks for mean pooling.
+pub fn max_seq_len(files: &ModelFiles, config: &BertConfig) -> Result<usize> {
+    let origin = &files.origin;
+    if let Some(b) = &files.pooling_json {
+        let pooling: PoolingConfig = parse_json(b, &origin.join("1_Pooling/config.json"))?;
+        if !pooling.pooling_mode_mean_tokens || pooling.pooling_mode_cls_token || pooling.pooling_mode_max_tokens {
+            return Err(Error::model(origin, "only mean pooling is supported (1_Pooling/config.json asks for another mode)"));
+        }
+    }
+    let len = match &files.sentence_config_json {
+        Some(b) => parse_json::<SentenceConfig>(b, &origin.join("sentence_bert_config.json"))?.max_seq_length,
+        None => DEFAULT_MAX_SEQ_LEN,
+    };
+    Ok(len.min(config.max_position_embeddings))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &Path) -> Result<T> {
@@ -80,26 +103,43 @@ impl Encoder {
     pub fn load(files: &ModelFiles) -> Result<Self> {
         let origin = &files.origin;
         let config: BertConfig = parse_json(&files.config_json, &origin.join("config.json"))?;
-        let max_len = match &files.sentence_config_json {
-            Some(b) => parse_json::<SentenceConfig>(b, &origin.join("sentence_bert_config.json"))?.max_seq_length,
-            None => DEFAULT_MAX_SEQ_LEN,
-        }
-        .min(config.max_position_embeddings);
-        if let Some(b) = &files.pooling_json {
-            let pooling: PoolingConfig = parse_json(b, &origin.join("1_Pooling/config.json"))?;
-            if !pooling.pooling_mode_mean_tokens || pooling.pooling_mode_cls_token || pooling.pooling_mode_max_tokens {
-                return Err(Error::model(origin, "only mean pooling is supported (1_Pooling/config.json asks for another mode)"));
-            }
-        }
+        let max_len = max_seq_len(files, &config)?;
         let tokenizer = TextTokenizer::from_bytes(&files.tokenizer_json, max_len)?;
-        let bert = Bert::load(config, &files.safetensors, origin)?;
+        let bert = Bert::load(config, &Checkpoint::new(&files.safetensors, origin)?, origin)?;
         Ok(Encoder { tokenizer, bert, weights_id: files.weights_id() })
+    }
+
+    /// Builds an encoder from a model pack (see [`pack`]). Its identity is the pack's own hash.
+    pub fn load_pack(pack: &Pack) -> Result<Self> {
+        let h = &pack.header;
+        let tokenizer = TextTokenizer::from_bytes(pack.tokenizer_json(), h.max_seq_len)?;
+        let bert = Bert::load(h.config.clone(), pack, &pack.origin)?;
+        Ok(Encoder { tokenizer, bert, weights_id: short_sha256(pack.bytes()) })
+    }
+
+    /// Builds an encoder from parts: tokenizer.json bytes, truncation length, config and
+    /// any source of weights. `weights_id` names the weights in index manifests.
+    pub fn from_source(tokenizer_json: &[u8], max_len: usize, config: BertConfig, weights: &dyn bert::TensorSource, weights_id: String) -> Result<Self> {
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json, max_len)?;
+        let bert = Bert::load(config, weights, Path::new("(weights)"))?;
+        Ok(Encoder { tokenizer, bert, weights_id })
     }
 
     /// Loads a model directory (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn from_dir(dir: &Path) -> Result<Self> {
         Encoder::load(&ModelFiles::read_dir(dir)?)
+    }
+
+    /// Loads what `--model PATH` names: a Hugging Face model directory or a pack file (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open(path: &Path) -> Result<Self> {
+        if path.is_file() {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            Encoder::load_pack(&Pack::parse(bytes, path)?)
+        } else {
+            Encoder::from_dir(path)
+        }
     }
 
     /// Embedding width (384 for MiniLM-L6).

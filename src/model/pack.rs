@@ -1,0 +1,235 @@
+//! Model packs: one versioned file holding everything the encoder needs
+//! (config, tokenizer, tensors), in f32, int8 or int4, loaded the same way by
+//! the CLI and the wasm engine.
+//!
+//! Layout, little-endian:
+//! ```text
+//! magic   b"CAIRNPK\0"   8 bytes
+//! version u32            PACK_VERSION
+//! hlen    u32            length of the header
+//! header  hlen bytes     JSON PackHeader
+//! payload                tokenizer.json, then each tensor; offsets are relative
+//!                        to the payload start and 16-byte aligned
+//! ```
+//! Biases, LayerNorms and the token-type table stay f32 (they are tiny); linear
+//! weights and the word and position embedding tables use the pack's schemes
+//! ([`Quant::scheme`]).
+
+use super::bert::{Checkpoint, TensorSource};
+use super::config::BertConfig;
+use crate::error::{Error, Result};
+use crate::quant::{self, Scheme};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// First bytes of every pack.
+pub const PACK_MAGIC: &[u8; 8] = b"CAIRNPK\0";
+/// Version of this layout; readers refuse others.
+pub const PACK_VERSION: u32 = 1;
+
+/// Precision of a pack's large tensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quant {
+    /// Everything f32: the reference.
+    F32,
+    /// int8: linear weights in blocks of 32 ([`Scheme::Q8Block32`]), embedding tables per row ([`Scheme::Q8Row`]).
+    Int8,
+    /// int4 in blocks of 32 ([`Scheme::Q4Block32`]).
+    Int4,
+}
+
+impl Quant {
+    /// The scheme for a large tensor: an embedding table or a linear layer's weight.
+    pub fn scheme(self, embedding: bool) -> Scheme {
+        match (self, embedding) {
+            (Quant::F32, _) => Scheme::F32,
+            // Per-row scales cost nothing on a 30522-row table; linear layers need
+            // blocks (per-row int8 loses 0.0006 mean cosine to outliers, blocks 0.0002).
+            (Quant::Int8, true) => Scheme::Q8Row,
+            (Quant::Int8, false) => Scheme::Q8Block32,
+            (Quant::Int4, _) => Scheme::Q4Block32,
+        }
+    }
+}
+
+impl std::str::FromStr for Quant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Quant::F32),
+            "int8" => Ok(Quant::Int8),
+            "int4" => Ok(Quant::Int4),
+            other => Err(format!("unknown precision {other:?} (expected f32, int8 or int4)")),
+        }
+    }
+}
+
+/// A byte range of the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    /// Offset from the payload start.
+    pub offset: usize,
+    /// Length in bytes.
+    pub bytes: usize,
+}
+
+/// One tensor of the pack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorEntry {
+    /// Hugging Face name without any "bert." prefix.
+    pub name: String,
+    /// Original shape.
+    pub shape: Vec<usize>,
+    /// Storage scheme.
+    pub scheme: Scheme,
+    /// Where its bytes are.
+    pub span: Span,
+    /// Largest absolute error of the stored values against the source weights.
+    pub max_error: f32,
+}
+
+/// The JSON header of a pack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackHeader {
+    /// Precision of the large tensors.
+    pub quant: Quant,
+    /// The BERT configuration.
+    pub config: BertConfig,
+    /// Truncation length in tokens.
+    pub max_seq_len: usize,
+    /// `tokenizer.json`.
+    pub tokenizer: Span,
+    /// Every tensor.
+    pub tensors: Vec<TensorEntry>,
+}
+
+/// A pack in memory.
+pub struct Pack {
+    /// Where it came from, for errors.
+    pub origin: PathBuf,
+    /// Its header.
+    pub header: PackHeader,
+    bytes: Vec<u8>,
+    payload_start: usize,
+}
+
+impl Pack {
+    /// Parses and checks a pack's bytes.
+    pub fn parse(bytes: Vec<u8>, origin: &Path) -> Result<Self> {
+        let bad = |m: String| Error::model(origin, m);
+        if bytes.len() < 16 || &bytes[..8] != PACK_MAGIC {
+            return Err(bad("is not a Cairn model pack (bad magic); pass a model directory or a file from `cairn model pack`".into()));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        if version != PACK_VERSION {
+            return Err(bad(format!("pack version {version} is not supported (this build reads {PACK_VERSION})")));
+        }
+        let hlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let header_bytes = bytes.get(16..16 + hlen).ok_or_else(|| bad("header runs past the end of the file (truncated?)".into()))?;
+        let header: PackHeader =
+            serde_json::from_slice(header_bytes).map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
+        let payload_start = 16 + hlen;
+        let payload_len = bytes.len() - payload_start;
+        for (what, span) in std::iter::once(("tokenizer", header.tokenizer)).chain(header.tensors.iter().map(|t| (t.name.as_str(), t.span))) {
+            if span.offset.checked_add(span.bytes).is_none_or(|end| end > payload_len) {
+                return Err(bad(format!("{what} lies past the end of the file (truncated?)")));
+            }
+        }
+        Ok(Pack { origin: origin.to_path_buf(), header, bytes, payload_start })
+    }
+
+    fn slice(&self, span: Span) -> &[u8] {
+        &self.bytes[self.payload_start + span.offset..self.payload_start + span.offset + span.bytes]
+    }
+
+    /// The embedded `tokenizer.json`.
+    pub fn tokenizer_json(&self) -> &[u8] {
+        self.slice(self.header.tokenizer)
+    }
+
+    /// The whole pack, as read.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl TensorSource for Pack {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let t = self
+            .header
+            .tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::model(&self.origin, format!("tensor {name} is missing")))?;
+        if t.shape != shape {
+            return Err(Error::model(&self.origin, format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape)));
+        }
+        let (rows, cols) = rows_cols(shape);
+        quant::dequantise(t.scheme, self.slice(t.span), rows, cols)
+            .ok_or_else(|| Error::model(&self.origin, format!("tensor {name}: {} bytes do not fit {:?} {shape:?}", t.span.bytes, t.scheme)))
+    }
+}
+
+/// A tensor seen as a matrix: 1-D tensors are one row.
+fn rows_cols(shape: &[usize]) -> (usize, usize) {
+    match shape {
+        [n] => (1, *n),
+        [r, c] => (*r, *c),
+        _ => (1, shape.iter().product()),
+    }
+}
+
+/// Which scheme a tensor gets in a pack of precision `quant`.
+fn scheme_for(name: &str, shape: &[usize], quant: Quant) -> Scheme {
+    let large = shape.len() == 2 && name.ends_with(".weight") && !name.contains("LayerNorm") && !name.contains("token_type");
+    if large { quant.scheme(name.starts_with("embeddings.")) } else { Scheme::F32 }
+}
+
+/// Builds a pack from a model directory's files; returns its bytes and header.
+pub fn build(files: &super::ModelFiles, quant: Quant) -> Result<(Vec<u8>, PackHeader)> {
+    let origin = &files.origin;
+    let config: BertConfig =
+        serde_json::from_slice(&files.config_json).map_err(|source| Error::Json { what: origin.join("config.json").display().to_string(), source })?;
+    let max_seq_len = super::max_seq_len(files, &config)?;
+    let st = safetensors::SafeTensors::deserialize(&files.safetensors).map_err(|e| Error::model(origin, format!("not a safetensors file: {e}")))?;
+    let ck = Checkpoint::new(&files.safetensors, origin)?;
+    let mut names: Vec<(String, Vec<usize>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(_, t)| t.dtype() == safetensors::Dtype::F32)
+        .map(|(n, t)| (n.strip_prefix("bert.").unwrap_or(&n).to_string(), t.shape().to_vec()))
+        .filter(|(n, _)| n.starts_with("embeddings.") || n.starts_with("encoder."))
+        .collect();
+    names.sort();
+
+    let mut payload = Vec::new();
+    let push = |payload: &mut Vec<u8>, bytes: &[u8]| -> Span {
+        while payload.len() % 16 != 0 {
+            payload.push(0);
+        }
+        let span = Span { offset: payload.len(), bytes: bytes.len() };
+        payload.extend_from_slice(bytes);
+        span
+    };
+    let tokenizer = push(&mut payload, &files.tokenizer_json);
+    let mut tensors = Vec::new();
+    for (name, shape) in names {
+        let data = ck.get(&name, &shape)?;
+        let (rows, cols) = rows_cols(&shape);
+        let scheme = scheme_for(&name, &shape, quant);
+        let encoded = quant::quantise(scheme, &data, rows, cols);
+        let max_error = quant::max_error(scheme, &data, rows, cols);
+        let span = push(&mut payload, &encoded);
+        tensors.push(TensorEntry { name, shape, scheme, span, max_error });
+    }
+    let header = PackHeader { quant, config, max_seq_len, tokenizer, tensors };
+    let header_json = serde_json::to_vec(&header).expect("header serialises");
+    let mut out = Vec::with_capacity(16 + header_json.len() + payload.len());
+    out.extend_from_slice(PACK_MAGIC);
+    out.extend_from_slice(&PACK_VERSION.to_le_bytes());
+    out.extend_from_slice(&(header_json.len() as u32).to_le_bytes());
+    out.extend_from_slice(&header_json);
+    out.extend_from_slice(&payload);
+    Ok((out, header))
+}
