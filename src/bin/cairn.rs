@@ -132,6 +132,15 @@ enum EvalCommand {
         #[arg(long, default_value = "dense", value_parser = ["dense", "bm25"])]
         method: String,
     },
+    /// Recommendations on real participation histories (HR@10, nDCG@10, coverage per method).
+    Recs {
+        /// A Stack Exchange dump directory.
+        #[arg(long)]
+        stackexchange: PathBuf,
+        /// Model directory or pack.
+        #[arg(long)]
+        model: PathBuf,
+    },
 }
 
 fn main() {
@@ -154,6 +163,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Model { command: ModelCommand::Pack { model, quant, out } } => write_pack(model, quant, out),
         Command::Eval { command: EvalCommand::Duplicates { model, tsv, method } } => eval_duplicates(model, tsv, &method),
+        Command::Eval { command: EvalCommand::Recs { stackexchange: dir, model } } => eval_recs(dir, model),
         Command::Embed { model } => embed(model),
         Command::Index { stackexchange: dir, model, out, url_template } => build_index(dir, model, out, &url_template),
         Command::Related { index, topic, k } => {
@@ -277,6 +287,23 @@ fn eval_duplicates(model: Option<PathBuf>, tsv: PathBuf, method: &str) -> Result
         }
     };
     eprintln!("nDCG@10 {:.4}  Recall@10 {:.4}  MRR@10 {:.4}  ({} queries, {})", report.ndcg10, report.recall10, report.mrr10, report.queries, report.method);
+    println!("{}", serde_json::to_string(&report).expect("serialises"));
+    Ok(())
+}
+
+fn eval_recs(dir: PathBuf, model: PathBuf) -> Result<()> {
+    let import = stackexchange::import(&dir, stackexchange::DEFAULT_URL_TEMPLATE)?;
+    let encoder = Encoder::open(&model)?;
+    let texts: Vec<String> = import.topics.iter().map(|t| t.embedding_text()).collect();
+    let bar = ProgressBar::new(texts.len() as u64)
+        .with_style(ProgressStyle::with_template("embedding {bar:30} {pos}/{len} topics  {per_sec}  eta {eta}").expect("valid template"));
+    let vectors = encoder.embed_many(&texts, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let report = cairn::eval::recs::evaluate(&import.topics, &vectors);
+    for (name, m) in &report.methods {
+        eprintln!("{name:<16} HR@10 {:.4}  nDCG@10 {:.4}  coverage {:.3}", m.hr10, m.ndcg10, m.coverage);
+    }
+    eprintln!("{} people with >= {} threads", report.users, cairn::eval::recs::MIN_THREADS);
     println!("{}", serde_json::to_string(&report).expect("serialises"));
     Ok(())
 }

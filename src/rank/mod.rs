@@ -1,6 +1,8 @@
 //! Ranking: what a visitor is shown. Today, related topics by meaning; the
 //! co-participation and history signals join here.
 
+pub mod coparticipation;
+
 use crate::error::Result;
 use crate::index::{Index, TopicMeta};
 use serde::Serialize;
