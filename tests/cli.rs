@@ -55,10 +55,11 @@ fn missing_model_is_a_clear_error() {
     assert!(err.contains("/nonexistent/model") && err.contains("model fetch"), "{err}");
 }
 
-/// Builds an index of the first 60 sample questions; related topics must agree with
-/// brute force over the f32 embeddings, and a corrupted file must be refused by name.
+/// Builds an index of the first 60 sample questions. The vector search must agree with
+/// brute force over the f32 embeddings; `cairn related` must give true reasons; a
+/// corrupted file must be refused by name.
 #[test]
-fn index_related_agrees_with_brute_force_and_refuses_corruption() {
+fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused() {
     let model = common::model_dir();
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("dump");
@@ -76,6 +77,8 @@ fn index_related_agrees_with_brute_force_and_refuses_corruption() {
     let enc = Encoder::from_dir(&model).unwrap();
     let topics = stackexchange::import(&dump, stackexchange::DEFAULT_URL_TEMPLATE).unwrap().topics;
     let vecs: Vec<Vec<f32>> = topics.iter().map(|t| enc.embed(&t.embedding_text()).unwrap()).collect();
+    let pos = |id: &str| topics.iter().position(|t| t.id == id).unwrap();
+    let index = Index::open(&out_dir).unwrap();
     const K: usize = 10;
     const MIN_OVERLAP: usize = 9; // int8 vectors may swap a near-tie at the boundary
     for probe in [0usize, 7, 33, 59] {
@@ -83,29 +86,55 @@ fn index_related_agrees_with_brute_force_and_refuses_corruption() {
             (0..topics.len()).filter(|&j| j != probe).map(|j| (common::cosine(&vecs[probe], &vecs[j]), topics[j].id.as_str())).collect();
         brute.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
         let want: Vec<&str> = brute.iter().take(K).map(|x| x.1).collect();
-
-        let out = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", &ids[probe], "-k", &K.to_string()], "");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["topic"]["id"], ids[probe].as_str());
-        let got: Vec<&str> = v["related"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
-        assert_eq!(got.len(), K);
-        assert!(!got.contains(&ids[probe].as_str()), "a topic is not related to itself");
+        let got: Vec<&str> = index.related(&ids[probe], K).unwrap().iter().map(|h| index.topics[h.index].id.as_str()).collect();
         let overlap = got.iter().filter(|g| want.contains(g)).count();
         assert!(overlap >= MIN_OVERLAP, "topic {}: top-{K} overlap {overlap} < {MIN_OVERLAP}\n got {got:?}\nwant {want:?}", ids[probe]);
         assert_eq!(got[0], want[0], "topic {}: best match", ids[probe]);
-        for r in v["related"].as_array().unwrap() {
-            assert_eq!(r["url"], format!("/questions/{}", r["id"].as_str().unwrap()));
-            assert!(r["score"].as_f64().unwrap() <= 1.0001);
+    }
+
+    // `cairn related`: blended suggestions, each with a reason that holds in the data.
+    const SIMILAR_MIN_COSINE: f32 = 0.5 - 0.02; // the rank module's threshold, less int8 error
+    let people = |t: usize| -> std::collections::HashSet<&str> { topics[t].participants.iter().map(|p| p.user.as_str()).collect() };
+    let mut reasons_seen = std::collections::HashSet::new();
+    for id in ids.iter().take(30) {
+        let out = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", id, "-k", &K.to_string()], "");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["topic"]["id"], id.as_str());
+        let related = v["related"].as_array().unwrap();
+        assert_eq!(related.len(), K);
+        let (a, mut seen) = (pos(id), std::collections::HashSet::new());
+        for r in related {
+            let rid = r["id"].as_str().unwrap();
+            assert!(rid != id && seen.insert(rid), "no self, no repeats");
+            assert_eq!(r["url"], format!("/questions/{rid}"));
+            let b = pos(rid);
+            let reason = r["reason"].as_str().unwrap();
+            assert!(!reason.is_empty());
+            for part in reason.split(" · ") {
+                reasons_seen.insert(part.split_whitespace().last().unwrap_or("").to_string());
+                if part == "Similar question" {
+                    let cos = common::cosine(&vecs[a], &vecs[b]);
+                    let other = reason.contains("took part") || reason.contains("tagged");
+                    assert!(cos >= SIMILAR_MIN_COSINE || !other, "{id} -> {rid}: 'Similar question' at cosine {cos}");
+                } else if let Some(tag) = part.strip_prefix("Also tagged ") {
+                    assert!(topics[a].tags.iter().any(|t| t == tag) && topics[b].tags.iter().any(|t| t == tag), "{id} -> {rid}: {part}");
+                } else if part.ends_with("took part in both") {
+                    let n: usize = part.split_whitespace().next().unwrap().parse().unwrap();
+                    assert_eq!(people(a).intersection(&people(b)).count(), n, "{id} -> {rid}: {part}");
+                } else {
+                    panic!("unknown reason {part:?}");
+                }
+            }
         }
     }
+    assert!(reasons_seen.contains("both") && reasons_seen.contains("question"), "several kinds of reasons occur: {reasons_seen:?}");
 
     // Unknown topic: a clear error.
     let out = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", "999999"], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("999999"));
 
     // Corrupt the vectors file: it is named and refused.
-    let index = Index::open(&out_dir).unwrap();
     let vectors = index.manifest.files.iter().find(|f| f.name.starts_with("vectors-")).unwrap();
     let path = out_dir.join(&vectors.name);
     let mut bytes = std::fs::read(&path).unwrap();

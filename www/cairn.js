@@ -162,7 +162,7 @@ class CairnRelated extends HTMLElement {
           answers.textContent += " ✓";
         }
         meta.append(answers);
-        if (item.tags.length) meta.append(` · ${item.tags.slice(0, 3).join(", ")}`);
+        if (item.reason) meta.append(` · ${item.reason}`);
         li.append(a, meta);
         list.append(li);
       }

@@ -3,7 +3,10 @@
 //! The directory is assembled in a temporary sibling and renamed into place,
 //! so readers see either the old index or the new one, never half of one.
 
-use super::format::{sha256_hex, FileEntry, FileRole, Manifest, ModelInfo, TopicMeta, Vectors, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE};
+use super::format::{
+    sha256_hex, FileEntry, FileRole, Manifest, ModelInfo, Neighbour, Neighbours, TopicMeta, Vectors, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE,
+};
+use crate::rank::coparticipation::CoParticipation;
 use crate::error::{Error, Result};
 use crate::ingest::Topic;
 use std::path::Path;
@@ -22,12 +25,33 @@ pub fn topic_meta(t: &Topic) -> TopicMeta {
     }
 }
 
+/// Neighbours kept per topic.
+pub const NEIGHBOURS_PER_TOPIC: usize = 10;
+
+/// Each topic's strongest co-participation neighbours, from everyone who took part.
+pub fn neighbours(topics: &[Topic]) -> Neighbours {
+    let cp = CoParticipation::build(topics.len(), topics.iter().enumerate().flat_map(|(i, t)| t.participants.iter().map(move |p| (i, p.user.as_str()))));
+    (0..topics.len())
+        .map(|a| {
+            let mut list: Vec<Neighbour> = cp
+                .neighbours(a)
+                .into_iter()
+                .map(|(b, sim)| Neighbour { topic: b as u32, sim: (sim * 100.0).round() / 100.0, shared: cp.shared(a, b) as u32 })
+                .collect();
+            list.sort_by(|x, y| y.sim.total_cmp(&x.sim).then(x.topic.cmp(&y.topic)));
+            list.truncate(NEIGHBOURS_PER_TOPIC);
+            list
+        })
+        .collect()
+}
+
 /// Writes the index for `topics` with `vectors[i]` the embedding of `topics[i]`.
 pub fn write(out: &Path, topics: &[Topic], vectors: &[Vec<f32>], model: ModelInfo, skipped: usize) -> Result<Manifest> {
     assert_eq!(topics.len(), vectors.len(), "one vector per topic");
     let metas: Vec<TopicMeta> = topics.iter().map(topic_meta).collect();
     let topics_bytes = serde_json::to_vec(&metas).expect("topic metadata serialises");
     let vectors_bytes = Vectors::quantise(vectors, model.dim).to_bytes();
+    let neighbours_bytes = serde_json::to_vec(&neighbours(topics)).expect("neighbours serialise");
 
     let entry = |role: FileRole, stem: &str, ext: &str, bytes: &[u8]| {
         let sha = sha256_hex(bytes);
@@ -36,6 +60,7 @@ pub fn write(out: &Path, topics: &[Topic], vectors: &[Vec<f32>], model: ModelInf
     let files = vec![
         (entry(FileRole::Topics, "topics", "json", &topics_bytes), topics_bytes),
         (entry(FileRole::Vectors, "vectors", "bin", &vectors_bytes), vectors_bytes),
+        (entry(FileRole::Neighbours, "neighbours", "json", &neighbours_bytes), neighbours_bytes),
     ];
     let manifest = Manifest {
         format: FORMAT_NAME.into(),

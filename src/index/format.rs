@@ -6,6 +6,7 @@
 //! manifest.json              small, loaded first, never cached for long
 //! topics-<sha256[..16]>.json  [TopicMeta]: what the widget shows for a topic
 //! vectors-<sha256[..16]>.bin  int8 topic vectors (layout below)
+//! neighbours-<sha256[..16]>.json  co-participation neighbours per topic
 //! ```
 //!
 //! Every file but the manifest is named by its content hash, so a CDN may cache
@@ -54,7 +55,38 @@ pub enum FileRole {
     Topics,
     /// int8 topic vectors.
     Vectors,
+    /// JSON [`Neighbours`]: each topic's co-participation neighbours.
+    Neighbours,
 }
+
+/// A topic that shares participants with another. Stored as a JSON triple
+/// `[topic, sim, shared]` to keep the file small.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(from = "(u32, f32, u32)", into = "(u32, f32, u32)")]
+pub struct Neighbour {
+    /// Position of the other topic.
+    pub topic: u32,
+    /// Co-participation similarity in [0, 1] (see `rank::coparticipation`).
+    pub sim: f32,
+    /// How many people took part in both.
+    pub shared: u32,
+}
+
+impl From<(u32, f32, u32)> for Neighbour {
+    fn from((topic, sim, shared): (u32, f32, u32)) -> Self {
+        Neighbour { topic, sim, shared }
+    }
+}
+
+impl From<Neighbour> for (u32, f32, u32) {
+    fn from(n: Neighbour) -> Self {
+        (n.topic, n.sim, n.shared)
+    }
+}
+
+/// Per topic (by position), its strongest co-participation neighbours, best first.
+/// Only topic positions and counts: no person is named in an index.
+pub type Neighbours = Vec<Vec<Neighbour>>;
 
 /// One file of the index, as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +236,8 @@ pub struct Index {
     pub topics: Vec<TopicMeta>,
     /// Topic vectors.
     pub vectors: Vectors,
+    /// Co-participation neighbours, one list per topic.
+    pub neighbours: Neighbours,
 }
 
 impl Index {
@@ -225,14 +259,24 @@ impl Index {
         let entry = |role: FileRole| {
             manifest.files.iter().find(|f| f.role == role).cloned().ok_or_else(|| Error::index(MANIFEST_FILE, format!("lists no {role:?} file")))
         };
-        let (topics_entry, vectors_entry) = (entry(FileRole::Topics)?, entry(FileRole::Vectors)?);
-        let topics_bytes = read(&topics_entry)?;
-        verify(&topics_entry, &topics_bytes)?;
+        let mut read_verified = |role: FileRole| -> Result<(FileEntry, Vec<u8>)> {
+            let e = entry(role)?;
+            let bytes = read(&e)?;
+            verify(&e, &bytes)?;
+            Ok((e, bytes))
+        };
+        let (topics_entry, topics_bytes) = read_verified(FileRole::Topics)?;
         let topics: Vec<TopicMeta> =
             serde_json::from_slice(&topics_bytes).map_err(|source| Error::Json { what: topics_entry.name.clone(), source })?;
-        let vectors_bytes = read(&vectors_entry)?;
-        verify(&vectors_entry, &vectors_bytes)?;
+        let (vectors_entry, vectors_bytes) = read_verified(FileRole::Vectors)?;
         let vectors = Vectors::from_bytes(&vectors_bytes, &vectors_entry.name)?;
+        let (neighbours_entry, neighbours_bytes) = read_verified(FileRole::Neighbours)?;
+        let neighbours: Neighbours =
+            serde_json::from_slice(&neighbours_bytes).map_err(|source| Error::Json { what: neighbours_entry.name.clone(), source })?;
+        let n = topics.len();
+        if neighbours.len() != n || neighbours.iter().flatten().any(|nb| nb.topic as usize >= n) {
+            return Err(Error::index(&neighbours_entry.name, format!("does not hold one valid list per topic ({n} topics)")));
+        }
         if topics.len() != manifest.topics || vectors.len() != manifest.topics || vectors.dim != manifest.model.dim {
             return Err(Error::index(
                 MANIFEST_FILE,
@@ -242,7 +286,7 @@ impl Index {
                 ),
             ));
         }
-        Ok(Index { manifest, topics, vectors })
+        Ok(Index { manifest, topics, vectors, neighbours })
     }
 
     /// Reads an index directory (native only).

@@ -60,6 +60,13 @@ impl Index {
         Ok(top_k(hits, k))
     }
 
+    /// Cosine similarity of the topics at positions `a` and `b`.
+    pub fn similarity(&self, a: usize, b: usize) -> f32 {
+        let (ra, rb) = (self.vectors.row(a), self.vectors.row(b));
+        let denom = ((dot_i8(ra, ra) as f32) * (dot_i8(rb, rb) as f32)).sqrt();
+        if denom > 0.0 { dot_i8(ra, rb) as f32 / denom } else { 0.0 }
+    }
+
     /// The `k` topics most similar to a query vector (dim,), e.g. an encoded question.
     pub fn nearest(&self, query: &[f32], k: usize) -> Vec<Hit> {
         assert_eq!(query.len(), self.vectors.dim, "query width");

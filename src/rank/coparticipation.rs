@@ -68,6 +68,24 @@ impl CoParticipation {
         if d > 0.0 { dot / d } else { 0.0 }
     }
 
+    /// How many people took part in both topics.
+    pub fn shared(&self, a: usize, b: usize) -> usize {
+        let (ma, mb) = (&self.members[a], &self.members[b]);
+        let (mut i, mut j, mut n) = (0, 0, 0);
+        while i < ma.len() && j < mb.len() {
+            match ma[i].0.cmp(&mb[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    n += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        n
+    }
+
     /// Every topic sharing a participant with `a`, with its similarity (unordered).
     pub fn neighbours(&self, a: usize) -> Vec<(usize, f32)> {
         let mut seen: Vec<usize> = self.members[a].iter().flat_map(|&(u, _)| self.topics_of[u as usize].iter().map(|&t| t as usize)).filter(|&t| t != a).collect();
@@ -98,6 +116,7 @@ mod tests {
         assert!((cp.similarity(0, 1) - expect01).abs() < 1e-6);
         assert!((cp.similarity(0, 3) - 1.0).abs() < 1e-6, "same participants");
         assert_eq!(cp.similarity(0, 2), 0.0);
+        assert_eq!((cp.shared(0, 1), cp.shared(0, 3), cp.shared(0, 2)), (1, 2, 0));
         let mut nb = cp.neighbours(0);
         nb.sort_by_key(|x| x.0);
         assert_eq!(nb.iter().map(|x| x.0).collect::<Vec<_>>(), vec![1, 3]);
