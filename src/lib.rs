@@ -20,6 +20,8 @@ pub mod quant;
 pub mod rank;
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod demo;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;

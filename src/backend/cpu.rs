@@ -70,43 +70,58 @@ impl Linear {
     }
 }
 
-/// AVX2+FMA micro-kernel: a 4x16 tile of y lives in eight 8-lane registers
-/// while k runs over the packed panel; rows left over go to the portable loop.
+/// AVX2+FMA path. Panels are the outer loop, so each panel of weights is read
+/// from memory once and reused from cache by every row: a short query pays for
+/// the weights once, not once per row block.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn matmul_avx2(lin: &Linear, x: &[f32], rows: usize, y: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let (k_dim, out) = (lin.in_dim, lin.out_dim);
-    let n_panels = out.div_ceil(PANEL);
-    let full = rows / ROWS * ROWS;
-    for r0 in (0..full).step_by(ROWS) {
-        let xp = x.as_ptr().add(r0 * k_dim);
-        for p in 0..n_panels {
-            let wp = lin.panels.as_ptr().add(p * k_dim * PANEL);
-            let mut acc = [_mm256_setzero_ps(); 2 * ROWS];
-            for k in 0..k_dim {
-                let w0 = _mm256_loadu_ps(wp.add(k * PANEL));
-                let w1 = _mm256_loadu_ps(wp.add(k * PANEL + 8));
-                for r in 0..ROWS {
-                    let xv = _mm256_set1_ps(*xp.add(r * k_dim + k));
-                    acc[2 * r] = _mm256_fmadd_ps(xv, w0, acc[2 * r]);
-                    acc[2 * r + 1] = _mm256_fmadd_ps(xv, w1, acc[2 * r + 1]);
-                }
-            }
-            let c_end = (out - p * PANEL).min(PANEL);
-            let mut tile = [0.0f32; PANEL];
-            for r in 0..ROWS {
-                _mm256_storeu_ps(tile.as_mut_ptr(), acc[2 * r]);
-                _mm256_storeu_ps(tile.as_mut_ptr().add(8), acc[2 * r + 1]);
-                let yr = &mut y[(r0 + r) * out + p * PANEL..(r0 + r) * out + p * PANEL + c_end];
-                for c in 0..c_end {
-                    yr[c] = tile[c] + lin.bias[p * PANEL + c];
-                }
-            }
+    let n_panels = lin.out_dim.div_ceil(PANEL);
+    for p in 0..n_panels {
+        let mut r0 = 0;
+        while r0 + ROWS <= rows {
+            tile_avx2::<ROWS>(lin, x, r0, p, y);
+            r0 += ROWS;
+        }
+        match rows - r0 {
+            3 => tile_avx2::<3>(lin, x, r0, p, y),
+            2 => tile_avx2::<2>(lin, x, r0, p, y),
+            1 => tile_avx2::<1>(lin, x, r0, p, y),
+            _ => {}
         }
     }
-    if full < rows {
-        matmul_rows(lin, &x[full * k_dim..], rows - full, &mut y[full * out..]);
+}
+
+/// The micro-kernel: an R x 16 tile of y (rows r0.., panel p) lives in 2R
+/// eight-lane registers while k runs over the panel.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile_avx2<const R: usize>(lin: &Linear, x: &[f32], r0: usize, p: usize, y: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (k_dim, out) = (lin.in_dim, lin.out_dim);
+    let xp = x.as_ptr().add(r0 * k_dim);
+    let wp = lin.panels.as_ptr().add(p * k_dim * PANEL);
+    let mut acc0 = [_mm256_setzero_ps(); R];
+    let mut acc1 = [_mm256_setzero_ps(); R];
+    for k in 0..k_dim {
+        let w0 = _mm256_loadu_ps(wp.add(k * PANEL));
+        let w1 = _mm256_loadu_ps(wp.add(k * PANEL + 8));
+        for r in 0..R {
+            let xv = _mm256_set1_ps(*xp.add(r * k_dim + k));
+            acc0[r] = _mm256_fmadd_ps(xv, w0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(xv, w1, acc1[r]);
+        }
+    }
+    let c_end = (out - p * PANEL).min(PANEL);
+    let mut tile = [0.0f32; PANEL];
+    for r in 0..R {
+        _mm256_storeu_ps(tile.as_mut_ptr(), acc0[r]);
+        _mm256_storeu_ps(tile.as_mut_ptr().add(8), acc1[r]);
+        let yr = &mut y[(r0 + r) * out + p * PANEL..(r0 + r) * out + p * PANEL + c_end];
+        for c in 0..c_end {
+            yr[c] = tile[c] + lin.bias[p * PANEL + c];
+        }
     }
 }
 

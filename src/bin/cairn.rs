@@ -37,6 +37,11 @@ enum Command {
         #[command(subcommand)]
         command: EvalCommand,
     },
+    /// Measure speed, side by side with a baseline run in the same invocation.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Import forum data, embed every topic and write a static index.
     Index {
         /// A Stack Exchange dump directory (Posts.xml, Comments.xml, PostLinks.xml; Users.xml optional).
@@ -119,6 +124,26 @@ enum ModelCommand {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Encoder throughput (documents/s) and short-query latency (p50/p95, batch 1) per model;
+    /// the first --model is the baseline the others are compared with.
+    Encode {
+        /// Model directories or packs, e.g. --model build/model --model int8.cpk.
+        #[arg(long, required = true)]
+        model: Vec<PathBuf>,
+        /// TSV of question pairs (the Ask Ubuntu file): its distinct questions are the documents.
+        #[arg(long)]
+        tsv: PathBuf,
+        /// How many documents to embed.
+        #[arg(long, default_value_t = 400)]
+        docs: usize,
+        /// How many short queries to time.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum EvalCommand {
     /// Duplicate-question retrieval (nDCG@10, Recall@10, MRR@10) on a labelled-pairs TSV.
     Duplicates {
@@ -164,6 +189,7 @@ fn run(command: Command) -> Result<()> {
         Command::Model { command: ModelCommand::Pack { model, quant, out } } => write_pack(model, quant, out),
         Command::Eval { command: EvalCommand::Duplicates { model, tsv, method } } => eval_duplicates(model, tsv, &method),
         Command::Eval { command: EvalCommand::Recs { stackexchange: dir, model } } => eval_recs(dir, model),
+        Command::Bench { command: BenchCommand::Encode { model, tsv, docs, queries } } => bench_encode(&model, &tsv, docs, queries),
         Command::Embed { model } => embed(model),
         Command::Index { stackexchange: dir, model, out, url_template } => build_index(dir, model, out, &url_template),
         Command::Related { index, topic, k } => {
@@ -305,5 +331,24 @@ fn eval_recs(dir: PathBuf, model: PathBuf) -> Result<()> {
     }
     eprintln!("{} people with >= {} threads", report.users, cairn::eval::recs::MIN_THREADS);
     println!("{}", serde_json::to_string(&report).expect("serialises"));
+    Ok(())
+}
+
+fn bench_encode(models: &[PathBuf], tsv: &std::path::Path, n_docs: usize, n_queries: usize) -> Result<()> {
+    let set = cairn::eval::duplicates::load(tsv)?;
+    let docs: Vec<String> = set.corpus.iter().take(n_docs).cloned().collect();
+    let queries: Vec<String> = set.corpus.iter().take(n_queries).map(|q| q.chars().take(80).collect()).collect();
+    eprintln!("{} documents (all {} threads), {} short queries (1 thread, batch 1)", docs.len(), rayon::current_num_threads(), queries.len());
+    let paths: Vec<&std::path::Path> = models.iter().map(|p| p.as_path()).collect();
+    let figures = cairn::bench::encode(&paths, &docs, &queries)?;
+    eprintln!("{:<36} {:>8} {:>10} {:>9} {:>9} {:>8} {:>9} {:>9}", "model", "load s", "docs/s", "p50 ms", "p95 ms", "RSS MB", "docs x", "query x");
+    for f in &figures {
+        eprintln!(
+            "{:<36} {:>8.2} {:>10.1} {:>9.2} {:>9.2} {:>8.0} {:>9.2} {:>9.2}",
+            f.model, f.load_s, f.docs_per_s, f.query_p50_ms, f.query_p95_ms, f.rss_mb, f.docs_speedup, f.query_speedup
+        );
+    }
+    eprintln!("baseline: {} (ratios are against it)", figures[0].model);
+    println!("{}", serde_json::json!({ "baseline": figures[0].model, "models": figures }));
     Ok(())
 }
