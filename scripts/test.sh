@@ -9,4 +9,4 @@ export CAIRN_MODEL="$PWD/build/model"
 printf '\033[1m==> %s\033[0m\n' "cargo test" >&2
 cargo test --release
 printf '\033[1m==> %s\033[0m\n' "browser end-to-end tests" >&2
-node --test tests/e2e/
+node --test --test-concurrency=1 tests/e2e/

@@ -134,16 +134,21 @@ fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused()
     let out = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", "999999"], "");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("999999"));
 
-    // Corrupt the vectors file: it is named and refused.
+    let out = cairn(&["verify", "--index", out_dir.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Corrupt the vectors file: it is named and refused, by verify and by related.
     let vectors = index.manifest.files.iter().find(|f| f.name.starts_with("vectors-")).unwrap();
     let path = out_dir.join(&vectors.name);
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
-    let out = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", &ids[0]], "");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&vectors.name) && err.contains("SHA-256"), "{err}");
+    for args in [vec!["related", "--index", out_dir.to_str().unwrap(), "--topic", &ids[0]], vec!["verify", "--index", out_dir.to_str().unwrap()]] {
+        let out = cairn(&args, "");
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&vectors.name) && err.contains("SHA-256"), "{args:?}: {err}");
+    }
     assert!(out_dir.join(MANIFEST_FILE).is_file());
 }

@@ -57,6 +57,12 @@ enum Command {
         #[arg(long, default_value = stackexchange::DEFAULT_URL_TEMPLATE)]
         url_template: String,
     },
+    /// Check every file of an index against its manifest (hash and size) and its structure.
+    Verify {
+        /// Index directory.
+        #[arg(long)]
+        index: PathBuf,
+    },
     /// Print the topics most related to one topic, as JSON.
     Related {
         /// Index directory written by `cairn index`.
@@ -192,6 +198,11 @@ fn run(command: Command) -> Result<()> {
         Command::Bench { command: BenchCommand::Encode { model, tsv, docs, queries } } => bench_encode(&model, &tsv, docs, queries),
         Command::Embed { model } => embed(model),
         Command::Index { stackexchange: dir, model, out, url_template } => build_index(dir, model, out, &url_template),
+        Command::Verify { index } => {
+            let n = Index::verify_dir(&index)?;
+            eprintln!("{}: all {n} files verified", index.display());
+            Ok(())
+        }
         Command::Related { index, topic, k } => {
             let index = Index::open(&index)?;
             let related = cairn::rank::related(&index, &topic, k)?;

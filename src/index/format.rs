@@ -289,6 +289,13 @@ impl Index {
         Ok(Index { manifest, topics, vectors, neighbours })
     }
 
+    /// Checks every file of an index directory against its manifest without keeping
+    /// anything (native only). Returns the number of files checked, or the first problem.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn verify_dir(dir: &std::path::Path) -> Result<usize> {
+        Index::open(dir).map(|idx| idx.manifest.files.len() + 1)
+    }
+
     /// Reads an index directory (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open(dir: &std::path::Path) -> Result<Self> {

@@ -14,6 +14,7 @@ export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 export function serve(dir = join(ROOT, "build", "demo")) {
   const bin = join(ROOT, "target", "release", "cairn");
   const child = spawn(bin, ["serve", "--port", "0", "--dir", dir], { stdio: ["ignore", "pipe", "inherit"] });
+  process.once("exit", () => child.kill()); // never leave a server behind, even when a test fails
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`cairn serve printed no URL: ${out}`)), 10_000);
@@ -57,9 +58,22 @@ export async function launch({ webgpu = false } = {}) {
 
 /** Records console errors, page errors and every request's URL for a page. */
 export function watch(page) {
-  const log = { errors: [], requests: [] };
-  page.on("console", (m) => { if (m.type() === "error") log.errors.push(m.text()); });
+  const log = { errors: [], requests: [], console: [] };
+  page.on("console", (m) => {
+    log.console.push(`${m.type()}: ${m.text()}`);
+    if (m.type() === "error") log.errors.push(m.text());
+  });
   page.on("pageerror", (e) => log.errors.push(String(e)));
   page.on("request", (r) => log.requests.push(r.url()));
   return log;
+}
+
+/** Waits for the first link of a widget; on failure, says what the page logged. */
+export async function firstLink(page, log, selector = "cairn-related a", timeout = 10_000) {
+  try {
+    await page.locator(selector).first().waitFor({ state: "visible", timeout });
+  } catch (err) {
+    const state = await page.evaluate(() => document.querySelector("cairn-related")?.shadowRoot?.textContent ?? "(no shadow root)").catch(() => "?");
+    throw new Error(`${err.message}\nwidget text: ${state}\nconsole:\n${log.console.join("\n")}\nrequests:\n${log.requests.join("\n")}`);
+  }
 }

@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, serve, launch, watch } from "./harness.mjs";
+import { ROOT, serve, launch, watch, firstLink } from "./harness.mjs";
 
 const SHOTS = join(ROOT, "build", "screenshots");
 let server, browser;
@@ -25,7 +25,7 @@ test("a topic page shows related topics that link to existing demo pages", async
   // Question 1 ("Can a Turing machine simulate a quantum computer?") has recorded links.
   await page.goto(new URL("questions/1", server.url).href);
   const links = page.locator("cairn-related a");
-  await links.first().waitFor({ state: "visible", timeout: 10_000 });
+  await firstLink(page, log);
   const hrefs = await links.evaluateAll((as) => as.map((a) => a.href));
   const titles = await links.evaluateAll((as) => as.map((a) => a.textContent));
   assert.ok(hrefs.length >= 5, `expected at least 5 related links, got ${hrefs.length}`);
@@ -49,7 +49,7 @@ test("a page naming a topic that is not in the index hides the widget without er
   const page = await browser.context.newPage();
   const log = watch(page);
   await page.goto(new URL("questions/1", server.url).href);
-  await page.locator("cairn-related a").first().waitFor({ timeout: 10_000 });
+  await firstLink(page, log);
   await page.evaluate(() => {
     const el = document.createElement("cairn-related");
     el.id = "ghost";
