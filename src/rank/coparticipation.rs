@@ -49,41 +49,34 @@ impl CoParticipation {
         CoParticipation { members, norms, topics_of }
     }
 
-    /// sim(a, b) as in the module docs; 0 when either topic has no participants.
-    pub fn similarity(&self, a: usize, b: usize) -> f32 {
+    /// Walks the two sorted participant lists together: (sum of w_i^2 over shared people, their count).
+    fn overlap(&self, a: usize, b: usize) -> (f32, usize) {
         let (ma, mb) = (&self.members[a], &self.members[b]);
-        let (mut i, mut j, mut dot) = (0, 0, 0.0);
+        let (mut i, mut j, mut dot, mut n) = (0, 0, 0.0, 0);
         while i < ma.len() && j < mb.len() {
             match ma[i].0.cmp(&mb[j].0) {
                 std::cmp::Ordering::Less => i += 1,
                 std::cmp::Ordering::Greater => j += 1,
                 std::cmp::Ordering::Equal => {
                     dot += ma[i].1 * mb[j].1;
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        let d = self.norms[a] * self.norms[b];
-        if d > 0.0 { dot / d } else { 0.0 }
-    }
-
-    /// How many people took part in both topics.
-    pub fn shared(&self, a: usize, b: usize) -> usize {
-        let (ma, mb) = (&self.members[a], &self.members[b]);
-        let (mut i, mut j, mut n) = (0, 0, 0);
-        while i < ma.len() && j < mb.len() {
-            match ma[i].0.cmp(&mb[j].0) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
                     n += 1;
                     i += 1;
                     j += 1;
                 }
             }
         }
-        n
+        (dot, n)
+    }
+
+    /// sim(a, b) as in the module docs; 0 when either topic has no participants.
+    pub fn similarity(&self, a: usize, b: usize) -> f32 {
+        let d = self.norms[a] * self.norms[b];
+        if d > 0.0 { self.overlap(a, b).0 / d } else { 0.0 }
+    }
+
+    /// How many people took part in both topics.
+    pub fn shared(&self, a: usize, b: usize) -> usize {
+        self.overlap(a, b).1
     }
 
     /// Every topic sharing a participant with `a`, with its similarity (unordered).
