@@ -104,6 +104,7 @@ a:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; border
 .meta { display: block; color: var(--_muted); font-size: .8em; margin-top: .15rem; }
 .ok { color: var(--_ok); }
 .status { color: var(--_muted); font-size: .9em; margin: 0; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 `;
 
 let sheet = null;
@@ -170,9 +171,9 @@ class CairnRelated extends HTMLElement {
         this.hidden = true;
         return;
       }
+      // Still announced to screen readers, no longer shown: the list speaks for itself.
       status.textContent = `${list.childElementCount} related topics`;
       status.className = "status visually-hidden";
-      status.hidden = true;
       section.append(list);
       this.dispatchEvent(new CustomEvent("cairn:shown", { bubbles: true, composed: true, detail: { surface: "related", count: list.childElementCount } }));
     } catch (err) {
