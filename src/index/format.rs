@@ -238,6 +238,8 @@ pub struct Index {
     pub vectors: Vectors,
     /// Co-participation neighbours, one list per topic.
     pub neighbours: Neighbours,
+    /// Euclidean norm of each vector's codes (count,), computed once at load for cosine scoring.
+    pub(crate) norms: Vec<f32>,
 }
 
 impl Index {
@@ -286,7 +288,8 @@ impl Index {
                 ),
             ));
         }
-        Ok(Index { manifest, topics, vectors, neighbours })
+        let norms = super::search::code_norms(&vectors);
+        Ok(Index { manifest, topics, vectors, neighbours, norms })
     }
 
     /// Checks every file of an index directory against its manifest without keeping

@@ -22,7 +22,7 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 }
 
 /// Euclidean norm of each code row (count,); scales cancel in a cosine.
-fn code_norms(v: &Vectors) -> Vec<f32> {
+pub(crate) fn code_norms(v: &Vectors) -> Vec<f32> {
     (0..v.len()).map(|i| (dot_i8(v.row(i), v.row(i)) as f32).sqrt()).collect()
 }
 
@@ -47,7 +47,7 @@ impl Index {
     /// The `k` topics most similar to the topic `id`, itself excluded.
     pub fn related(&self, id: &str, k: usize) -> Result<Vec<Hit>> {
         let at = self.position(id).ok_or_else(|| Error::NotFound(format!("no topic with id {id:?} in the index")))?;
-        let norms = code_norms(&self.vectors);
+        let norms = &self.norms;
         let me = self.vectors.row(at);
         let hits = (0..self.vectors.len())
             .filter(|&i| i != at)
@@ -62,16 +62,15 @@ impl Index {
 
     /// Cosine similarity of the topics at positions `a` and `b`.
     pub fn similarity(&self, a: usize, b: usize) -> f32 {
-        let (ra, rb) = (self.vectors.row(a), self.vectors.row(b));
-        let denom = ((dot_i8(ra, ra) as f32) * (dot_i8(rb, rb) as f32)).sqrt();
-        if denom > 0.0 { dot_i8(ra, rb) as f32 / denom } else { 0.0 }
+        let denom = self.norms[a] * self.norms[b];
+        if denom > 0.0 { dot_i8(self.vectors.row(a), self.vectors.row(b)) as f32 / denom } else { 0.0 }
     }
 
     /// The `k` topics most similar to a query vector (dim,), e.g. an encoded question.
     pub fn nearest(&self, query: &[f32], k: usize) -> Vec<Hit> {
         assert_eq!(query.len(), self.vectors.dim, "query width");
         let qn = query.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let norms = code_norms(&self.vectors);
+        let norms = &self.norms;
         let hits = (0..self.vectors.len())
             .map(|i| {
                 let dot: f32 = query.iter().zip(self.vectors.row(i)).map(|(q, &c)| q * c as f32).sum();
