@@ -57,6 +57,10 @@ pub enum Error {
     /// An external command (pip) failed.
     #[error("{0}")]
     External(String),
+    /// The GPU backend is unavailable or failed: no adapter, a refused device,
+    /// a validation error or a lost device. Callers on `auto` fall back to the CPU.
+    #[error("GPU: {0}")]
+    Gpu(String),
 }
 
 /// Result with Cairn's [`Error`].

@@ -2,3 +2,4 @@
 //! read at a glance) and their fast paths; every other backend is tested against it.
 
 pub mod cpu;
+pub mod gpu;

@@ -5,7 +5,7 @@ use cairn::error::{Error, Result};
 use cairn::index::{self, format::ModelInfo, Index};
 use cairn::ingest::stackexchange;
 use cairn::model::pack::{self, Quant};
-use cairn::model::{fetch, Encoder, ModelFiles};
+use cairn::model::{fetch, Backend, Encoder, ModelFiles};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, Write};
@@ -31,6 +31,9 @@ enum Command {
         /// Model directory (Hugging Face layout) or pack file.
         #[arg(long)]
         model: PathBuf,
+        /// Compute backend: auto (a hardware GPU if present, else CPU), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        backend: Backend,
     },
     /// Measure retrieval quality on real data.
     Eval {
@@ -56,6 +59,9 @@ enum Command {
         /// Topic URLs; `{id}` becomes the question id.
         #[arg(long, default_value = stackexchange::DEFAULT_URL_TEMPLATE)]
         url_template: String,
+        /// Compute backend: auto (a hardware GPU if present, else CPU), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        backend: Backend,
     },
     /// Check every file of an index against its manifest (hash and size) and its structure.
     Verify {
@@ -74,6 +80,9 @@ enum Command {
         /// How many related topics.
         #[arg(short, long, default_value_t = 10)]
         k: usize,
+        /// Where to score the candidates: auto (a hardware GPU if present, else CPU), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        backend: Backend,
     },
     /// Write the demo forum's pages (topic list and one page per topic) from a dump.
     Demo {
@@ -162,6 +171,9 @@ enum EvalCommand {
         /// Retrieval method.
         #[arg(long, default_value = "dense", value_parser = ["dense", "bm25"])]
         method: String,
+        /// Compute backend: auto (a hardware GPU if present, else CPU), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        backend: Backend,
     },
     /// Recommendations on real participation histories (HR@10, nDCG@10, coverage per method).
     Recs {
@@ -171,6 +183,9 @@ enum EvalCommand {
         /// Model directory or pack.
         #[arg(long)]
         model: PathBuf,
+        /// Compute backend: auto (a hardware GPU if present, else CPU), gpu or cpu.
+        #[arg(long, default_value = "auto")]
+        backend: Backend,
     },
 }
 
@@ -193,22 +208,17 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Model { command: ModelCommand::Pack { model, quant, out } } => write_pack(model, quant, out),
-        Command::Eval { command: EvalCommand::Duplicates { model, tsv, method } } => eval_duplicates(model, tsv, &method),
-        Command::Eval { command: EvalCommand::Recs { stackexchange: dir, model } } => eval_recs(dir, model),
+        Command::Eval { command: EvalCommand::Duplicates { model, tsv, method, backend } } => eval_duplicates(model, tsv, &method, backend),
+        Command::Eval { command: EvalCommand::Recs { stackexchange: dir, model, backend } } => eval_recs(dir, model, backend),
         Command::Bench { command: BenchCommand::Encode { model, tsv, docs, queries } } => bench_encode(&model, &tsv, docs, queries),
-        Command::Embed { model } => embed(model),
-        Command::Index { stackexchange: dir, model, out, url_template } => build_index(dir, model, out, &url_template),
+        Command::Embed { model, backend } => embed(model, backend),
+        Command::Index { stackexchange: dir, model, out, url_template, backend } => build_index(dir, model, out, &url_template, backend),
         Command::Verify { index } => {
             let n = Index::verify_dir(&index)?;
             eprintln!("{}: all {n} files verified", index.display());
             Ok(())
         }
-        Command::Related { index, topic, k } => {
-            let index = Index::open(&index)?;
-            let related = cairn::rank::related(&index, &topic, k)?;
-            println!("{}", serde_json::to_string(&related).expect("serialises"));
-            Ok(())
-        }
+        Command::Related { index, topic, k, backend } => related(index, &topic, k, backend),
         Command::Demo { stackexchange: dir, out, site_name, attribution, script_src, index_url } => {
             let import = stackexchange::import(&dir, stackexchange::DEFAULT_URL_TEMPLATE)?;
             report_skipped(&import.skipped);
@@ -225,8 +235,8 @@ fn run(command: Command) -> Result<()> {
 }
 
 /// `cairn embed`: reads all of stdin first, so a bad line fails the run before any output.
-fn embed(model: PathBuf) -> Result<()> {
-    let encoder = Encoder::open(&model)?;
+fn embed(model: PathBuf, backend: Backend) -> Result<()> {
+    let encoder = open_encoder(&model, backend)?;
     let mut texts = Vec::new();
     for (i, line) in std::io::stdin().lock().lines().enumerate() {
         let location = format!("stdin line {}", i + 1);
@@ -244,6 +254,54 @@ fn embed(model: PathBuf) -> Result<()> {
     out.flush().map_err(|e| Error::io("stdout", e))
 }
 
+/// Opens `--model` on `--backend` and says on stderr which backend runs and why.
+fn open_encoder(model: &std::path::Path, backend: Backend) -> Result<Encoder> {
+    let encoder = Encoder::open_on(model, backend)?;
+    eprintln!("encoder: {}", encoder.backend());
+    Ok(encoder)
+}
+
+/// `cairn related`: candidates by cosine on the chosen backend, then the CPU's blend.
+fn related(index: PathBuf, topic: &str, k: usize, backend: Backend) -> Result<()> {
+    use cairn::backend::gpu::{block_on, GpuContext, GpuRanker};
+    let index = Index::open(&index)?;
+    let at = index.position(topic).ok_or_else(|| Error::NotFound(format!("no topic with id {topic:?} in the index")))?;
+    let want = cairn::rank::candidates_for(k);
+    let gpu = match backend {
+        Backend::Cpu => Err(Error::Gpu("CPU requested".into())),
+        _ => GpuContext::new_blocking().and_then(|ctx| {
+            if backend == Backend::Auto && ctx.is_software() {
+                return Err(Error::Gpu(format!("only a software adapter ({}), slower than the CPU path", ctx.adapter)));
+            }
+            GpuRanker::new(std::sync::Arc::new(ctx), &index.vectors, index.norms())
+        }),
+    };
+    let hits = match gpu {
+        Ok(ranker) => {
+            let query: Vec<f32> = index.vectors.row(at).iter().map(|&c| c as f32).collect();
+            match block_on(ranker.nearest(&query, want, Some(at))) {
+                Ok(h) => {
+                    eprintln!("ranking: gpu");
+                    h
+                }
+                Err(e) if backend == Backend::Gpu => return Err(e),
+                Err(e) => {
+                    eprintln!("ranking: cpu: the GPU failed, fell back to the CPU: {e}");
+                    index.related(topic, want)?
+                }
+            }
+        }
+        Err(e) if backend == Backend::Gpu => return Err(e),
+        Err(e) => {
+            eprintln!("ranking: cpu: {e}");
+            index.related(topic, want)?
+        }
+    };
+    let related = cairn::rank::related_from(&index, topic, k, &hits)?;
+    println!("{}", serde_json::to_string(&related).expect("serialises"));
+    Ok(())
+}
+
 fn report_skipped(skipped: &[cairn::ingest::Skipped]) {
     for s in skipped.iter().take(20) {
         eprintln!("skipped {}: {}", s.location, s.reason);
@@ -253,14 +311,14 @@ fn report_skipped(skipped: &[cairn::ingest::Skipped]) {
     }
 }
 
-fn build_index(dir: PathBuf, model: PathBuf, out: PathBuf, url_template: &str) -> Result<()> {
+fn build_index(dir: PathBuf, model: PathBuf, out: PathBuf, url_template: &str, backend: Backend) -> Result<()> {
     let import = stackexchange::import(&dir, url_template)?;
     report_skipped(&import.skipped);
     let answers: usize = import.topics.iter().map(|t| t.answers.len()).sum();
     let comments: usize = import.topics.iter().map(|t| t.comment_count()).sum();
     eprintln!("imported {} topics, {answers} answers, {comments} comments ({} records skipped)", import.topics.len(), import.skipped.len());
 
-    let encoder = Encoder::open(&model)?;
+    let encoder = open_encoder(&model, backend)?;
     let texts: Vec<String> = import.topics.iter().map(|t| t.embedding_text()).collect();
     let bar = ProgressBar::new(texts.len() as u64).with_style(
         ProgressStyle::with_template("embedding {bar:30} {pos}/{len} topics  {per_sec}  eta {eta}").expect("valid template"),
@@ -306,7 +364,7 @@ fn write_pack(model: PathBuf, quant: Quant, out: PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn eval_duplicates(model: Option<PathBuf>, tsv: PathBuf, method: &str) -> Result<()> {
+fn eval_duplicates(model: Option<PathBuf>, tsv: PathBuf, method: &str, backend: Backend) -> Result<()> {
     use cairn::eval::duplicates;
     let set = duplicates::load(&tsv)?;
     eprintln!("{} distinct questions, {} queries", set.corpus.len(), set.queries.len());
@@ -314,7 +372,7 @@ fn eval_duplicates(model: Option<PathBuf>, tsv: PathBuf, method: &str) -> Result
         "bm25" => duplicates::run_bm25(&set),
         _ => {
             let model = model.ok_or_else(|| Error::Input { location: "--model".into(), message: "the dense method needs --model".into() })?;
-            let encoder = Encoder::open(&model)?;
+            let encoder = open_encoder(&model, backend)?;
             let bar = ProgressBar::new(set.corpus.len() as u64).with_style(
                 ProgressStyle::with_template("embedding {bar:30} {pos}/{len} questions  {per_sec}  eta {eta}").expect("valid template"),
             );
@@ -328,9 +386,9 @@ fn eval_duplicates(model: Option<PathBuf>, tsv: PathBuf, method: &str) -> Result
     Ok(())
 }
 
-fn eval_recs(dir: PathBuf, model: PathBuf) -> Result<()> {
+fn eval_recs(dir: PathBuf, model: PathBuf, backend: Backend) -> Result<()> {
     let import = stackexchange::import(&dir, stackexchange::DEFAULT_URL_TEMPLATE)?;
-    let encoder = Encoder::open(&model)?;
+    let encoder = open_encoder(&model, backend)?;
     let texts: Vec<String> = import.topics.iter().map(|t| t.embedding_text()).collect();
     let bar = ProgressBar::new(texts.len() as u64)
         .with_style(ProgressStyle::with_template("embedding {bar:30} {pos}/{len} topics  {per_sec}  eta {eta}").expect("valid template"));

@@ -243,6 +243,13 @@ pub struct Index {
 }
 
 impl Index {
+    /// Euclidean norm of each vector's codes (count,): the denominators of every cosine.
+    pub fn norms(&self) -> &[f32] {
+        &self.norms
+    }
+}
+
+impl Index {
     /// Parses a manifest and checks that this reader understands it.
     pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
         let m: Manifest = serde_json::from_slice(bytes).map_err(|source| Error::Json { what: MANIFEST_FILE.into(), source })?;

@@ -12,6 +12,14 @@ use std::path::Path;
 pub trait TensorSource {
     /// The tensor `name` as f32, which must have exactly `shape`.
     fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>>;
+
+    /// The tensor `name` as stored: its scheme and bytes, for backends that
+    /// compute on quantised codes directly (the GPU). Unquantised sources hand
+    /// out f32.
+    fn get_stored(&self, name: &str, shape: &[usize]) -> Result<(crate::quant::Scheme, Vec<u8>)> {
+        let v = self.get(name, shape)?;
+        Ok((crate::quant::Scheme::F32, bytemuck::cast_slice(&v).to_vec()))
+    }
 }
 
 /// Reads named f32 tensors from a safetensors file.

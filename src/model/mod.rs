@@ -91,10 +91,90 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &Path) -> Resu
 }
 
 /// Tokenizer + BERT + mean pooling + L2 normalisation: text in, unit vector out.
+///
+/// The CPU path is always loaded; natively, [`Encoder::open_on`] can also put
+/// the model on a GPU, which [`Encoder::embed_many`] then uses, falling back to
+/// the CPU (and recording why) if the GPU fails while on [`Backend::Auto`].
 pub struct Encoder {
     tokenizer: TextTokenizer,
     bert: Bert,
     weights_id: String,
+    #[cfg(not(target_arch = "wasm32"))]
+    gpu: std::sync::Mutex<GpuSlot>,
+}
+
+/// Which compute backend to run the encoder on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A hardware GPU when there is one, else the CPU. Software adapters
+    /// (lavapipe, SwiftShader) are slower than the CPU path, so auto skips them.
+    Auto,
+    /// The GPU, whatever the adapter; failing to get one is an error.
+    Gpu,
+    /// The CPU.
+    Cpu,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Backend::Auto),
+            "gpu" => Ok(Backend::Gpu),
+            "cpu" => Ok(Backend::Cpu),
+            other => Err(format!("unknown backend {other:?} (expected auto, gpu or cpu)")),
+        }
+    }
+}
+
+/// The encoder's GPU, or why it has none.
+#[cfg(not(target_arch = "wasm32"))]
+enum GpuSlot {
+    /// Not in use: the reason, for reports ("requested", "no adapter", a failure).
+    Off(String),
+    /// Ready; `required` when the user asked for the GPU (errors are not absorbed).
+    On { gpu: Box<crate::backend::gpu::GpuEncoder>, required: bool },
+}
+
+/// Sequences per GPU batch (the token budget is the encoder's own limit).
+#[cfg(not(target_arch = "wasm32"))]
+const GPU_BATCH_SEQS: usize = 128;
+
+/// What `--model PATH` named, read into memory: a pack or a model directory.
+#[cfg(not(target_arch = "wasm32"))]
+enum Loaded {
+    Pack(Pack),
+    Dir(ModelFiles),
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Loaded {
+    fn read(path: &Path) -> Result<Self> {
+        if path.is_file() {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            Ok(Loaded::Pack(Pack::parse(bytes, path)?))
+        } else {
+            Ok(Loaded::Dir(ModelFiles::read_dir(path)?))
+        }
+    }
+
+    fn cpu_encoder(&self) -> Result<Encoder> {
+        match self {
+            Loaded::Pack(p) => Encoder::load_pack(p),
+            Loaded::Dir(f) => Encoder::load(f),
+        }
+    }
+
+    fn gpu_encoder(&self, ctx: std::sync::Arc<crate::backend::gpu::GpuContext>) -> Result<crate::backend::gpu::GpuEncoder> {
+        use crate::backend::gpu::GpuEncoder;
+        match self {
+            Loaded::Pack(p) => GpuEncoder::new(ctx, p.header.config.clone(), p),
+            Loaded::Dir(f) => {
+                let config: BertConfig = parse_json(&f.config_json, &f.origin.join("config.json"))?;
+                GpuEncoder::new(ctx, config, &Checkpoint::new(&f.safetensors, &f.origin)?)
+            }
+        }
+    }
 }
 
 impl Encoder {
@@ -106,7 +186,7 @@ impl Encoder {
         let max_len = max_seq_len(files, &config)?;
         let tokenizer = TextTokenizer::from_bytes(&files.tokenizer_json, max_len)?;
         let bert = Bert::load(config, &Checkpoint::new(&files.safetensors, origin)?, origin)?;
-        Ok(Encoder { tokenizer, bert, weights_id: files.weights_id() })
+        Ok(Encoder::assemble(tokenizer, bert, files.weights_id()))
     }
 
     /// Builds an encoder from a model pack (see [`pack`]). Its identity is the pack's own hash.
@@ -114,7 +194,7 @@ impl Encoder {
         let h = &pack.header;
         let tokenizer = TextTokenizer::from_bytes(pack.tokenizer_json(), h.max_seq_len)?;
         let bert = Bert::load(h.config.clone(), pack, &pack.origin)?;
-        Ok(Encoder { tokenizer, bert, weights_id: short_sha256(pack.bytes()) })
+        Ok(Encoder::assemble(tokenizer, bert, short_sha256(pack.bytes())))
     }
 
     /// Builds an encoder from parts: tokenizer.json bytes, truncation length, config and
@@ -122,7 +202,17 @@ impl Encoder {
     pub fn from_source(tokenizer_json: &[u8], max_len: usize, config: BertConfig, weights: &dyn bert::TensorSource, weights_id: String) -> Result<Self> {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json, max_len)?;
         let bert = Bert::load(config, weights, Path::new("(weights)"))?;
-        Ok(Encoder { tokenizer, bert, weights_id })
+        Ok(Encoder::assemble(tokenizer, bert, weights_id))
+    }
+
+    fn assemble(tokenizer: TextTokenizer, bert: Bert, weights_id: String) -> Self {
+        Encoder {
+            tokenizer,
+            bert,
+            weights_id,
+            #[cfg(not(target_arch = "wasm32"))]
+            gpu: std::sync::Mutex::new(GpuSlot::Off("CPU requested".into())),
+        }
     }
 
     /// Loads a model directory (native only).
@@ -131,15 +221,48 @@ impl Encoder {
         Encoder::load(&ModelFiles::read_dir(dir)?)
     }
 
-    /// Loads what `--model PATH` names: a Hugging Face model directory or a pack file (native only).
+    /// Loads what `--model PATH` names: a Hugging Face model directory or a pack file (native only), on the CPU.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open(path: &Path) -> Result<Self> {
-        if path.is_file() {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            Encoder::load_pack(&Pack::parse(bytes, path)?)
-        } else {
-            Encoder::from_dir(path)
+        Loaded::read(path)?.cpu_encoder()
+    }
+
+    /// Loads `--model PATH` and puts it on `backend` (native only). With
+    /// [`Backend::Gpu`], no adapter or a failed upload is an error; with
+    /// [`Backend::Auto`] the encoder stays on the CPU and [`Encoder::backend`] says why.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_on(path: &Path, backend: Backend) -> Result<Self> {
+        use crate::backend::gpu::GpuContext;
+        let loaded = Loaded::read(path)?;
+        let enc = loaded.cpu_encoder()?;
+        if backend == Backend::Cpu {
+            return Ok(enc);
         }
+        let attempt = GpuContext::new_blocking().and_then(|ctx| {
+            if backend == Backend::Auto && ctx.is_software() {
+                return Err(Error::Gpu(format!("only a software adapter ({}), slower than the CPU path", ctx.adapter)));
+            }
+            loaded.gpu_encoder(std::sync::Arc::new(ctx))
+        });
+        let slot = match attempt {
+            Ok(gpu) => GpuSlot::On { gpu: Box::new(gpu), required: backend == Backend::Gpu },
+            Err(e) if backend == Backend::Gpu => return Err(e),
+            Err(e) => GpuSlot::Off(e.to_string()),
+        };
+        *enc.gpu.lock().expect("fresh lock") = slot;
+        Ok(enc)
+    }
+
+    /// Which backend embeds, and on what or why: "gpu: <adapter>" or "cpu: <reason>".
+    pub fn backend(&self) -> String {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Ok(slot) = self.gpu.lock() {
+            return match &*slot {
+                GpuSlot::On { gpu, .. } => format!("gpu: {}", gpu.context().describe()),
+                GpuSlot::Off(why) => format!("cpu: {why}"),
+            };
+        }
+        "cpu".into()
     }
 
     /// Embedding width (384 for MiniLM-L6).
@@ -181,9 +304,59 @@ impl Encoder {
         self.embed_with(text, &mut self.workspace())
     }
 
-    /// Embeddings of many texts, in order, on every core (native) or one (wasm).
-    /// `progress` is called once per finished text.
+    /// Embeddings of many texts, in order: on the GPU when one is attached,
+    /// else on every core (native) or one (wasm). `progress` is called once per finished text.
     pub fn embed_many(&self, texts: &[String], progress: &(dyn Fn() + Sync)) -> Result<Vec<Vec<f32>>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(done) = self.embed_many_gpu(texts, progress)? {
+            return Ok(done);
+        }
+        self.embed_many_cpu(texts, progress)
+    }
+
+    /// Embeds on the GPU if one is attached; None means "use the CPU" (no GPU,
+    /// or it failed on `auto` and has been detached, with the reason recorded).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn embed_many_gpu(&self, texts: &[String], progress: &(dyn Fn() + Sync)) -> Result<Option<Vec<Vec<f32>>>> {
+        use rayon::prelude::*;
+        let mut slot = self.gpu.lock().map_err(|_| Error::Gpu("GPU state poisoned".into()))?;
+        let GpuSlot::On { gpu, required } = &mut *slot else { return Ok(None) };
+        let ids: Vec<Vec<u32>> = texts.par_iter().map(|t| self.tokenize(t)).collect::<Result<_>>()?;
+        // Similar lengths together; no padding is spent either way, but short
+        // batches finish sooner and keep the progress bar honest.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut out = vec![Vec::new(); texts.len()];
+        let budget = gpu.max_batch_tokens();
+        let mut at = 0;
+        while at < order.len() {
+            let mut end = at;
+            let mut tokens = 0;
+            while end < order.len() && end - at < GPU_BATCH_SEQS && (end == at || tokens + ids[order[end]].len() <= budget) {
+                tokens += ids[order[end]].len();
+                end += 1;
+            }
+            let batch: Vec<Vec<u32>> = order[at..end].iter().map(|&i| ids[i].clone()).collect();
+            match crate::backend::gpu::block_on(gpu.embed_ids(&batch)) {
+                Ok(vectors) => {
+                    for (&i, v) in order[at..end].iter().zip(vectors) {
+                        out[i] = v;
+                        progress();
+                    }
+                }
+                Err(e) if *required => return Err(e),
+                Err(e) => {
+                    *slot = GpuSlot::Off(format!("the GPU failed, fell back to the CPU: {e}"));
+                    return Ok(None);
+                }
+            }
+            at = end;
+        }
+        Ok(Some(out))
+    }
+
+    /// Embeddings of many texts on the CPU.
+    fn embed_many_cpu(&self, texts: &[String], progress: &(dyn Fn() + Sync)) -> Result<Vec<Vec<f32>>> {
         #[cfg(not(target_arch = "wasm32"))]
         {
             use rayon::prelude::*;

@@ -154,8 +154,8 @@ impl Pack {
     }
 }
 
-impl TensorSource for Pack {
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+impl Pack {
+    fn entry(&self, name: &str, shape: &[usize]) -> Result<&TensorEntry> {
         let t = self
             .header
             .tensors
@@ -165,9 +165,21 @@ impl TensorSource for Pack {
         if t.shape != shape {
             return Err(Error::model(&self.origin, format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape)));
         }
+        Ok(t)
+    }
+}
+
+impl TensorSource for Pack {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let t = self.entry(name, shape)?;
         let (rows, cols) = rows_cols(shape);
         quant::dequantise(t.scheme, self.slice(t.span), rows, cols)
             .ok_or_else(|| Error::model(&self.origin, format!("tensor {name}: {} bytes do not fit {:?} {shape:?}", t.span.bytes, t.scheme)))
+    }
+
+    fn get_stored(&self, name: &str, shape: &[usize]) -> Result<(Scheme, Vec<u8>)> {
+        let t = self.entry(name, shape)?;
+        Ok((t.scheme, self.slice(t.span).to_vec()))
     }
 }
 

@@ -93,12 +93,25 @@ fn reason(topic: &TopicMeta, cand: &TopicMeta, e: &Evidence) -> String {
     parts.join(" · ")
 }
 
-/// The `k` topics most related to topic `id`.
+/// How many nearest vectors [`related_from`] wants for `k` suggestions.
+pub fn candidates_for(k: usize) -> usize {
+    CANDIDATES.max(k)
+}
+
+/// The `k` topics most related to topic `id`, with candidates from the CPU's brute-force search.
 pub fn related(index: &Index, id: &str, k: usize) -> Result<Related> {
+    let hits = index.related(id, candidates_for(k))?;
+    related_from(index, id, k, &hits)
+}
+
+/// The `k` topics most related to topic `id`, given its [`candidates_for`]`(k)`
+/// nearest topics by cosine (itself excluded) from any backend: the CPU's
+/// [`Index::related`] or the GPU ranker.
+pub fn related_from(index: &Index, id: &str, k: usize, nearest: &[crate::index::Hit]) -> Result<Related> {
     let at = index.position(id).ok_or_else(|| Error::NotFound(format!("no topic with id {id:?} in the index")))?;
     let topic = &index.topics[at];
     let mut evidence: HashMap<usize, Evidence> = HashMap::new();
-    for hit in index.related(id, CANDIDATES.max(k))? {
+    for hit in nearest.iter().filter(|h| h.index != at) {
         evidence.entry(hit.index).or_default().meaning = hit.score;
     }
     for nb in &index.neighbours[at] {
