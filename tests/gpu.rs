@@ -234,3 +234,174 @@ fn ranking_matches_brute_force_with_ties_and_exclusion() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The whole encoder and the CLI on the GPU.
+
+use cairn::model::pack::{self, Quant};
+use cairn::model::{Backend, Encoder, ModelFiles};
+use std::path::PathBuf;
+
+/// GPU against CPU with the same weights (issue 4's bound).
+const GPU_CPU_MIN_COSINE: f32 = 0.9999;
+/// f32 weights on the GPU against sentence-transformers.
+const GPU_F32_MIN_COSINE: f32 = 0.9999;
+/// int8 pack bounds (the same as on the CPU, tests/packs.rs).
+const INT8_MEAN_COSINE: f32 = 0.9995;
+const INT8_MIN_COSINE: f32 = 0.998;
+/// int4 floors today (tests/packs.rs explains why they are below the issue's goal).
+const INT4_MEAN_FLOOR_TODAY: f32 = 0.95;
+const INT4_MIN_FLOOR_TODAY: f32 = 0.87;
+
+#[derive(serde::Deserialize)]
+struct Golden {
+    cases: Vec<GoldenCase>,
+}
+#[derive(serde::Deserialize)]
+struct GoldenCase {
+    text: String,
+    embedding: Vec<f32>,
+}
+
+/// The model directory, and int8 / int4 packs of it written to a temporary directory.
+fn models(dir: &std::path::Path) -> Vec<(&'static str, PathBuf)> {
+    let model = common::model_dir();
+    let files = ModelFiles::read_dir(&model).unwrap();
+    let mut out = vec![("f32", model)];
+    for (name, q) in [("int8", Quant::Int8), ("int4", Quant::Int4)] {
+        let p = dir.join(format!("{name}.cpk"));
+        std::fs::write(&p, pack::build(&files, q).unwrap().0).unwrap();
+        out.push((name, p));
+    }
+    out
+}
+
+/// Texts the golden file does not hold: titles of the first Ask Ubuntu questions, then one
+/// whole question (long, with HTML, truncated at 256 tokens), a one-letter text and an empty one.
+/// Kept short: lavapipe runs the encoder about 100x slower than the CPU path.
+fn unseen_texts(n: usize) -> Vec<String> {
+    let tsv = std::fs::read_to_string(common::root().join("tests/data/askubuntu_noclue_val.tsv")).unwrap();
+    let questions: Vec<&str> = tsv.lines().filter_map(|l| l.split('\t').nth(1)).collect();
+    let mut texts: Vec<String> = questions.iter().take(n).map(|q| q.split("<p>").next().unwrap().to_string()).collect();
+    texts.push(questions[n].to_string());
+    texts.push("x".into());
+    texts.push(String::new());
+    texts
+}
+
+#[test]
+fn encoder_on_gpu_matches_cpu_and_the_golden_file_for_every_pack() {
+    let Some(_ctx) = context() else { return };
+    let g: Golden = serde_json::from_slice(&std::fs::read(common::root().join("tests/data/minilm_public.json")).unwrap()).unwrap();
+    let golden_texts: Vec<String> = g.cases.iter().map(|c| c.text.clone()).collect();
+    let unseen = unseen_texts(16);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, path) in models(dir.path()) {
+        let gpu = Encoder::open_on(&path, Backend::Gpu).unwrap();
+        assert!(gpu.backend().starts_with("gpu: "), "{name}: {}", gpu.backend());
+        let cpu = Encoder::open(&path).unwrap();
+        // One call embeds all texts in ragged batches of mixed lengths.
+        let mut golden_on_gpu = Vec::new();
+        for (set, texts) in [("golden", &golden_texts), ("unseen", &unseen)] {
+            let on_gpu = gpu.embed_many(texts, &|| {}).unwrap();
+            let on_cpu = cpu.embed_many(texts, &|| {}).unwrap();
+            for (i, (a, b)) in on_gpu.iter().zip(&on_cpu).enumerate() {
+                if b.iter().all(|&x| x == 0.0) {
+                    assert!(a.iter().all(|&x| x == 0.0), "{name} {set} {i}: empty text must give zeros");
+                    continue;
+                }
+                let cos = common::cosine(a, b);
+                assert!(cos >= GPU_CPU_MIN_COSINE, "{name} {set} text {i} ({:?}): GPU vs CPU cosine {cos}", &texts[i].chars().take(60).collect::<String>());
+            }
+            if set == "golden" {
+                golden_on_gpu = on_gpu;
+            }
+        }
+        assert!(gpu.backend().starts_with("gpu: "), "{name}: still on the GPU after embedding: {}", gpu.backend());
+        let cos: Vec<f32> = g.cases.iter().zip(&golden_on_gpu).map(|(c, v)| common::cosine(&c.embedding, v)).collect();
+        let mean = cos.iter().sum::<f32>() / cos.len() as f32;
+        let min = cos.iter().copied().fold(1.0, f32::min);
+        match name {
+            "f32" => assert!(min >= GPU_F32_MIN_COSINE, "f32 on GPU vs golden: min {min}"),
+            "int8" => assert!(mean >= INT8_MEAN_COSINE && min >= INT8_MIN_COSINE, "int8 on GPU vs golden: mean {mean}, min {min}"),
+            _ => assert!(mean >= INT4_MEAN_FLOOR_TODAY && min >= INT4_MIN_FLOOR_TODAY, "int4 on GPU vs golden: mean {mean}, min {min}"),
+        }
+        eprintln!("{name} on GPU vs golden: mean {mean:.6}, min {min:.6}");
+    }
+}
+
+fn cairn_cli(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// With no adapter (wgpu told to use a backend this build lacks), `--backend gpu`
+/// is a clear error and `--backend auto` runs on the CPU and says why.
+#[test]
+fn backend_choice_without_an_adapter() {
+    let model = common::model_dir();
+    let m = model.to_str().unwrap();
+    let no_gpu = [("WGPU_BACKEND", "dx12")];
+    let out = cairn_cli(&["embed", "--model", m, "--backend", "gpu"], "\"qubit\"\n", &no_gpu);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "gpu without adapter must fail without output: {err}");
+    assert!(err.contains("no GPU adapter"), "{err}");
+    let out = cairn_cli(&["embed", "--model", m, "--backend", "auto"], "\"qubit\"\n", &no_gpu);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("encoder: cpu: GPU: no GPU adapter"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+}
+
+/// `cairn embed --backend gpu` and `cairn related --backend gpu` agree with the CPU.
+#[test]
+fn cli_gpu_backend_agrees_with_cpu() {
+    let Some(_ctx) = context() else { return };
+    let model = common::model_dir();
+    let m = model.to_str().unwrap();
+    let input: String = unseen_texts(6).iter().map(|t| serde_json::to_string(t).unwrap() + "\n").collect();
+    let vecs = |backend: &str| -> Vec<Vec<f32>> {
+        let out = cairn_cli(&["embed", "--model", m, "--backend", backend], &input, &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let (g, c) = (vecs("gpu"), vecs("cpu"));
+    assert_eq!(g.len(), c.len());
+    for (i, (a, b)) in g.iter().zip(&c).enumerate() {
+        if b.iter().any(|&x| x != 0.0) {
+            assert!(common::cosine(a, b) >= GPU_CPU_MIN_COSINE, "line {i}");
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir(&dump).unwrap();
+    let ids = common::small_dump(40, &dump);
+    let index = dir.path().join("index");
+    let out = cairn_cli(&["index", "--stackexchange", dump.to_str().unwrap(), "--model", m, "--out", index.to_str().unwrap(), "--backend", "cpu"], "", &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for id in ids.iter().take(5) {
+        let related = |backend: &str| -> serde_json::Value {
+            let out = cairn_cli(&["related", "--index", index.to_str().unwrap(), "--topic", id, "--backend", backend], "", &[]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let (g, c) = (related("gpu"), related("cpu"));
+        let (g, c) = (g["related"].as_array().unwrap(), c["related"].as_array().unwrap());
+        assert_eq!(g.len(), c.len(), "topic {id}");
+        for (a, b) in g.iter().zip(c) {
+            assert_eq!((&a["id"], &a["reason"]), (&b["id"], &b["reason"]), "topic {id}");
+            assert!((a["score"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-5, "topic {id}");
+        }
+    }
+}

@@ -22,7 +22,7 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 }
 
 /// Euclidean norm of each code row (count,); scales cancel in a cosine.
-pub(crate) fn code_norms(v: &Vectors) -> Vec<f32> {
+pub fn code_norms(v: &Vectors) -> Vec<f32> {
     (0..v.len()).map(|i| (dot_i8(v.row(i), v.row(i)) as f32).sqrt()).collect()
 }
 
@@ -68,18 +68,25 @@ impl Index {
 
     /// The `k` topics most similar to a query vector (dim,), e.g. an encoded question.
     pub fn nearest(&self, query: &[f32], k: usize) -> Vec<Hit> {
-        assert_eq!(query.len(), self.vectors.dim, "query width");
-        let qn = query.iter().map(|x| x * x).sum::<f32>().sqrt();
-        let norms = &self.norms;
-        let hits = (0..self.vectors.len())
-            .map(|i| {
-                let dot: f32 = query.iter().zip(self.vectors.row(i)).map(|(q, &c)| q * c as f32).sum();
-                let denom = qn * norms[i];
-                Hit { index: i, score: if denom > 0.0 { dot / denom } else { 0.0 } }
-            })
-            .collect();
-        top_k(hits, k)
+        nearest_in(&self.vectors, &self.norms, query, k, None)
     }
+}
+
+/// Brute force over any int8 vectors: the `k` most similar to `query` (dim,)
+/// by cosine, best first, ties to the lower position, `exclude` left out.
+/// `norms` are the code norms ([`Index::norms`]).
+pub fn nearest_in(vectors: &Vectors, norms: &[f32], query: &[f32], k: usize, exclude: Option<usize>) -> Vec<Hit> {
+    assert_eq!(query.len(), vectors.dim, "query width");
+    let qn = query.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let hits = (0..vectors.len())
+        .filter(|&i| Some(i) != exclude)
+        .map(|i| {
+            let dot: f32 = query.iter().zip(vectors.row(i)).map(|(q, &c)| q * c as f32).sum();
+            let denom = qn * norms[i];
+            Hit { index: i, score: if denom > 0.0 { dot / denom } else { 0.0 } }
+        })
+        .collect();
+    top_k(hits, k)
 }
 
 #[cfg(test)]

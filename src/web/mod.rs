@@ -2,7 +2,10 @@
 //!
 //! JavaScript fetches the manifest and the files it lists and hands their bytes
 //! in; everything else (verification, parsing, ranking) happens here, with the
-//! same code as the CLI.
+//! same code as the CLI. [`compute`] holds the encoder and the vector ranking,
+//! on WebGPU or the CPU.
+
+pub mod compute;
 
 use crate::index::format::Index;
 use crate::rank;

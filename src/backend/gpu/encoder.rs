@@ -9,8 +9,7 @@
 //! `layer_norm`) -> `pool`.
 
 use super::context::GpuContext;
-use super::kernels::{grid, shape, Dims, Epilogue, Kernel, Pipeline};
-use super::ops::{check_heads, check_row, token_table};
+use super::kernels::{check_heads, check_row, grid, shape, token_table, Dims, Epilogue, Kernel, Pipeline};
 use super::weights::{BlockMatrix, Format};
 use crate::error::{Error, Result};
 use crate::model::bert::TensorSource;

@@ -7,6 +7,7 @@
 //! derived from the shader) so a binding an epilogue leaves unused is still valid.
 
 use super::context::GpuContext;
+use crate::error::{Error, Result};
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
@@ -178,4 +179,36 @@ pub enum Epilogue {
 /// Splits a workgroup count over x and y so neither exceeds WebGPU's 65535.
 pub fn grid(groups: u32) -> (u32, u32) {
     if groups <= 65535 { (groups.max(1), 1) } else { (65535, groups.div_ceil(65535)) }
+}
+
+/// Per-token (id, position, sequence start, sequence length) for sequences of `lens` tokens.
+pub fn token_table(ids: &[u32], lens: &[usize]) -> Vec<[u32; 4]> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut start = 0;
+    for &len in lens {
+        for p in 0..len {
+            out.push([ids[start + p], p as u32, start as u32, len as u32]);
+        }
+        start += len;
+    }
+    out
+}
+
+/// Rejects row widths the row kernels cannot hold.
+pub fn check_row(h: usize) -> Result<()> {
+    if h == 0 || h > shape::MAX_ROW {
+        return Err(Error::Gpu(format!("row width {h} is outside the kernels' 1..={}", shape::MAX_ROW)));
+    }
+    Ok(())
+}
+
+/// Rejects attention shapes the kernel cannot hold.
+pub fn check_heads(h: usize, heads: usize, lens: &[usize]) -> Result<()> {
+    if heads == 0 || h % heads != 0 || h / heads > shape::MAX_HEAD_DIM {
+        return Err(Error::Gpu(format!("{heads} heads over width {h}: head width must divide it and be at most {}", shape::MAX_HEAD_DIM)));
+    }
+    if let Some(l) = lens.iter().find(|&&l| l > shape::MAX_SEQ) {
+        return Err(Error::Gpu(format!("sequence of {l} tokens is longer than attention's {}", shape::MAX_SEQ)));
+    }
+    Ok(())
 }

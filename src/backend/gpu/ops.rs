@@ -6,9 +6,9 @@
 //! to write fails the comparison instead of passing with a stale value.
 
 use super::context::GpuContext;
-use super::kernels::{grid, shape, Dims, Epilogue, Kernel, Pipeline};
+use super::kernels::{check_heads, check_row, grid, shape, token_table, Dims, Epilogue, Kernel, Pipeline};
 use super::weights::BlockMatrix;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 fn poisoned(ctx: &GpuContext, label: &str, len: usize) -> wgpu::Buffer {
     ctx.storage(label, &vec![f32::NAN; len])
@@ -32,19 +32,6 @@ fn run(ctx: &GpuContext, p: &Pipeline, uniform: &wgpu::Buffer, buffers: &[&wgpu:
 
 fn dims(tokens: usize, seqs: usize) -> Dims {
     Dims { tokens: tokens as u32, seqs: seqs as u32, pad: [0; 2] }
-}
-
-/// Per-token (id, position, sequence start, sequence length) for sequences of `lens` tokens.
-pub fn token_table(ids: &[u32], lens: &[usize]) -> Vec<[u32; 4]> {
-    let mut out = Vec::with_capacity(ids.len());
-    let mut start = 0;
-    for &len in lens {
-        for p in 0..len {
-            out.push([ids[start + p], p as u32, start as u32, len as u32]);
-        }
-        start += len;
-    }
-    out
 }
 
 /// y (tokens, m.rows) = epilogue(x (tokens, m.cols) · mᵀ + bias).
@@ -120,23 +107,4 @@ pub fn pool(ctx: &GpuContext, x: &[f32], lens: &[usize], h: usize) -> Result<Vec
     let out = poisoned(ctx, "pooled", lens.len() * h);
     let (gx, gy) = grid(lens.len() as u32);
     run(ctx, &p, &u, &[&ctx.storage("seqs", &seqs), &ctx.storage("x", x), &out], (gx, gy, 1), &out, lens.len() * h)
-}
-
-/// Rejects row widths the row kernels cannot hold.
-pub(crate) fn check_row(h: usize) -> Result<()> {
-    if h == 0 || h > shape::MAX_ROW {
-        return Err(Error::Gpu(format!("row width {h} is outside the kernels' 1..={}", shape::MAX_ROW)));
-    }
-    Ok(())
-}
-
-/// Rejects attention shapes the kernel cannot hold.
-pub(crate) fn check_heads(h: usize, heads: usize, lens: &[usize]) -> Result<()> {
-    if heads == 0 || h % heads != 0 || h / heads > shape::MAX_HEAD_DIM {
-        return Err(Error::Gpu(format!("{heads} heads over width {h}: head width must divide it and be at most {}", shape::MAX_HEAD_DIM)));
-    }
-    if let Some(l) = lens.iter().find(|&&l| l > shape::MAX_SEQ) {
-        return Err(Error::Gpu(format!("sequence of {l} tokens is longer than attention's {}", shape::MAX_SEQ)));
-    }
-    Ok(())
 }
