@@ -51,7 +51,7 @@ fn weight_group(kb: u32, g: u32, o: u32) -> vec4<f32> {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let o = wg.x * TILE_N + lid;
     let t0 = wg.y * TILE_T;
-    var acc: array<f32, TILE_T>;
+    var acc = array<f32, TILE_T>();
     let blocks = (K + BLOCK - 1u) / BLOCK;
     for (var kb = 0u; kb < blocks; kb++) {
         // Stage x[t0 .. t0+TILE_T, 32 kb .. 32 kb + 32]: 64 vec4s, one per invocation.
@@ -68,7 +68,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         xs[tt][g] = v;
         workgroupBarrier();
         if (o < N) {
-            var part: array<f32, TILE_T>;
+            var part = array<f32, TILE_T>();  // explicitly zeroed every block
             for (var gi = 0u; gi < GROUPS; gi++) {
                 let wv = weight_group(kb, gi, o);
                 for (var i = 0u; i < TILE_T; i++) {

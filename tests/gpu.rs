@@ -9,7 +9,7 @@ mod common;
 use cairn::backend::cpu::{self, Linear};
 use cairn::backend::gpu::kernels::{Epilogue, Kernel};
 use cairn::backend::gpu::weights::BlockMatrix;
-use cairn::backend::gpu::{ops, GpuContext, GpuRanker};
+use cairn::backend::gpu::{block_on, ops, GpuContext, GpuRanker};
 use cairn::index::format::Vectors;
 use cairn::quant::{self, Scheme};
 use std::sync::{Arc, OnceLock};
@@ -94,7 +94,7 @@ fn matmul_matches_cpu_for_every_format_and_epilogue() {
                     Epilogue::Gelu => cpu::gelu(&mut want),
                     Epilogue::Residual => cpu::add_in_place(&mut want, &residual),
                 }
-                let got = ops::matmul(&ctx, &x, tokens, &m, &b, (epi == Epilogue::Residual).then_some(&residual[..]), epi).unwrap();
+                let got = block_on(ops::matmul(&ctx, &x, tokens, &m, &b, (epi == Epilogue::Residual).then_some(&residual[..]), epi)).unwrap();
                 let tol = MATMUL_ABS_TOL_PER_SQRT_K * (k as f32).sqrt();
                 assert_close(&format!("matmul {tokens}x{k}x{n} {scheme:?} {epi:?}"), &got, &want, tol, REL_TOL);
             }
@@ -111,7 +111,7 @@ fn layer_norm_matches_cpu() {
         let (g, b) = (rng.vec(h, 1.0), rng.vec(h, 0.5));
         let mut want = x.clone();
         cpu::layer_norm(&mut want, h, &g, &b, 1e-12);
-        let got = ops::layer_norm(&ctx, &x, h, &g, &b, 1e-12).unwrap();
+        let got = block_on(ops::layer_norm(&ctx, &x, h, &g, &b, 1e-12)).unwrap();
         assert_close(&format!("layer_norm {rows}x{h}"), &got, &want, ABS_TOL, REL_TOL);
     }
 }
@@ -138,7 +138,7 @@ fn embedding_gather_matches_cpu_for_every_table_format() {
                 }
             }
             cpu::layer_norm(&mut want, h, &g, &b, 1e-12);
-            let got = ops::embed(&ctx, &ids, &lens, &m, &position, &g, &b, 1e-12).unwrap();
+            let got = block_on(ops::embed(&ctx, &ids, &lens, &m, &position, &g, &b, 1e-12)).unwrap();
             assert_close(&format!("embed vocab {vocab} h {h} {scheme:?}"), &got, &want, ABS_TOL, REL_TOL);
         }
     }
@@ -159,7 +159,7 @@ fn attention_matches_cpu_on_ragged_batches() {
             cpu::attention(&qkv[start * 3 * h..(start + len) * 3 * h], len, h, heads, &mut want[start * h..(start + len) * h], &mut scores);
             start += len;
         }
-        let got = ops::attention(&ctx, &qkv, &lens, h, heads).unwrap();
+        let got = block_on(ops::attention(&ctx, &qkv, &lens, h, heads)).unwrap();
         assert_close(&format!("attention h {h} heads {heads} lens {lens:?}"), &got, &want, ABS_TOL, REL_TOL);
     }
 }
@@ -180,7 +180,7 @@ fn pooling_matches_cpu() {
             want.extend(v);
             start += len;
         }
-        let got = ops::pool(&ctx, &x, &lens, h).unwrap();
+        let got = block_on(ops::pool(&ctx, &x, &lens, h)).unwrap();
         assert_close(&format!("pool h {h} lens {lens:?}"), &got, &want, ABS_TOL, REL_TOL);
     }
 }

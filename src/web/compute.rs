@@ -257,3 +257,16 @@ impl Ranker {
         })
     }
 }
+
+/// Runs every encoder kernel once on WebGPU against the CPU reference kernels
+/// (compiled into this same module) on seeded inputs of awkward shapes, and
+/// resolves to `[{kernel, maxError, worstIndex, got, expected}]`. Rejects when
+/// there is no WebGPU. The browser tests assert on the report.
+#[wasm_bindgen(js_name = kernelSelfTest)]
+pub fn kernel_self_test() -> js_sys::Promise {
+    future_to_promise(async move {
+        let ctx = GpuContext::new().await.map_err(js_err)?;
+        let report = crate::backend::gpu::selftest::run(&ctx).await.map_err(js_err)?;
+        serde_wasm_bindgen::to_value(&report).map_err(js_err)
+    })
+}

@@ -13,6 +13,9 @@ const GPU_CPU_MIN_COSINE = 0.9999;
 /** int8 pack against sentence-transformers (issue 3's bounds). */
 const INT8_MEAN_COSINE = 0.9995;
 const INT8_MIN_COSINE = 0.998;
+/** Kernel self-test: |gpu - cpu| <= KERNEL_ABS_TOL + KERNEL_REL_TOL * max |cpu| (as tests/gpu.rs). */
+const KERNEL_ABS_TOL = 1e-4;
+const KERNEL_REL_TOL = 1e-4;
 /** GPU ranking scores against brute force. */
 const SCORE_TOL = 1e-5;
 
@@ -125,6 +128,13 @@ test("WebGPU: the encoder matches the golden file and the CPU path; ranking matc
   const browser = await launch({ webgpu: true });
   try {
     const { page, log } = await open(browser);
+    // Every kernel against the CPU reference compiled into the same wasm module.
+    const checks = await page.evaluate(async () => (await import("./pkg/cairn.js")).kernelSelfTest());
+    assert.ok(checks.length >= 13, `self-test covers every kernel (${checks.length} cases)`);
+    for (const c of checks) {
+      const tol = KERNEL_ABS_TOL + KERNEL_REL_TOL * c.maxExpected;
+      assert.ok(c.maxError <= tol, `${c.kernel}: index ${c.worstIndex}: got ${c.got}, expected ${c.expected} (error ${c.maxError} > ${tol})`);
+    }
     const gpu = await embedGolden(page, "gpu");
     assert.match(gpu.backend, /^gpu: /, "runs on WebGPU");
     const cpu = await embedGolden(page, "cpu");

@@ -18,9 +18,9 @@
 pub mod context;
 pub mod encoder;
 pub mod kernels;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod ops;
 pub mod ranker;
+pub mod selftest;
 pub mod weights;
 
 pub use context::GpuContext;
