@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything the demo and the tests use:
 #   target/release/cairn     the CLI
-#   www/pkg/                 the wasm engine (wasm-bindgen --target web)
+#   www/pkg/cairn*           the lean wasm engine the widget loads (index + ranking)
+#   www/pkg/cairn_compute*   the wasm engine with the encoder and WebGPU (assistant)
 #   build/model/             all-MiniLM-L6-v2 (from the PyPI wheel, cached)
 #   build/packs/minilm-int8.cpk  the int8 model pack browsers load
 #   build/demo/              the demo forum: pages, index/, cairn/ (script, worker, wasm)
@@ -13,9 +14,15 @@ say "building the cairn CLI"
 cargo build --release --bin cairn
 cairn=target/release/cairn
 
-say "building the wasm engine"
+# Two modules from one crate: related topics must not download the tokenizer,
+# the encoder and wgpu. Only the cairn crate itself differs between the builds.
+wasm=target/wasm32-unknown-unknown/release/cairn.wasm
+say "building the wasm engine (lean: index and ranking)"
+cargo build --release --lib --target wasm32-unknown-unknown --no-default-features
+wasm-bindgen --target web --out-dir www/pkg --out-name cairn "$wasm"
+say "building the wasm engine (compute: encoder, WebGPU)"
 cargo build --release --lib --target wasm32-unknown-unknown
-wasm-bindgen --target web --out-dir www/pkg target/wasm32-unknown-unknown/release/cairn.wasm
+wasm-bindgen --target web --out-dir www/pkg --out-name cairn_compute "$wasm"
 
 say "fetching the model"
 $cairn model fetch --out build/model

@@ -169,7 +169,7 @@ enum EvalCommand {
         #[arg(long)]
         tsv: PathBuf,
         /// Retrieval method.
-        #[arg(long, default_value = "dense", value_parser = ["dense", "bm25"])]
+        #[arg(long, default_value = "dense", value_parser = ["dense", "bm25", "hybrid"])]
         method: String,
         /// Compute backend: auto (a hardware GPU if present, else CPU), gpu or cpu.
         #[arg(long, default_value = "auto")]
@@ -371,14 +371,19 @@ fn eval_duplicates(model: Option<PathBuf>, tsv: PathBuf, method: &str, backend: 
     let report = match method {
         "bm25" => duplicates::run_bm25(&set),
         _ => {
-            let model = model.ok_or_else(|| Error::Input { location: "--model".into(), message: "the dense method needs --model".into() })?;
+            let model = model.ok_or_else(|| Error::Input { location: "--model".into(), message: format!("the {method} method needs --model") })?;
             let encoder = open_encoder(&model, backend)?;
             let bar = ProgressBar::new(set.corpus.len() as u64).with_style(
                 ProgressStyle::with_template("embedding {bar:30} {pos}/{len} questions  {per_sec}  eta {eta}").expect("valid template"),
             );
             let vectors = encoder.embed_many(&set.corpus, &|| bar.inc(1))?;
             bar.finish_and_clear();
-            duplicates::run_dense(&set, &vectors, &model.display().to_string())
+            let model = model.display().to_string();
+            if method == "hybrid" {
+                duplicates::run_hybrid(&set, &vectors, &model)
+            } else {
+                duplicates::run_dense(&set, &vectors, &model)
+            }
         }
     };
     eprintln!("nDCG@10 {:.4}  Recall@10 {:.4}  MRR@10 {:.4}  ({} queries, {})", report.ndcg10, report.recall10, report.mrr10, report.queries, report.method);

@@ -68,9 +68,9 @@ pub struct Report {
     pub mrr10: f64,
     /// Number of queries.
     pub queries: usize,
-    /// "dense" or "bm25".
+    /// "dense", "bm25" or "hybrid".
     pub method: String,
-    /// The model (path) for dense runs.
+    /// The model (path) for dense and hybrid runs.
     pub model: String,
 }
 
@@ -116,6 +116,25 @@ pub fn run_dense(set: &DuplicateSet, vectors: &[Vec<f32>], model: &str) -> Repor
         set,
         |q| vectors.iter().map(|v| v.iter().zip(&vectors[q]).map(|(a, b)| a * b).sum()).collect(),
         "dense",
+        model,
+    )
+}
+
+/// Dense and BM25 fused by reciprocal rank ([`crate::rank::fusion`]), equal weights.
+pub fn run_hybrid(set: &DuplicateSet, vectors: &[Vec<f32>], model: &str) -> Report {
+    use crate::rank::fusion::{reciprocal_rank, Ranking};
+    let docs: Vec<Vec<String>> = set.corpus.iter().map(|d| bm25::tokenize(d)).collect();
+    let index = Bm25::new(&docs);
+    evaluate(
+        set,
+        |q| {
+            let dense: Vec<Option<f32>> = vectors.iter().map(|v| Some(v.iter().zip(&vectors[q]).map(|(a, b)| a * b).sum())).collect();
+            // Documents sharing no term with the query are not retrieved by BM25 at all.
+            let lexical: Vec<Option<f32>> = index.scores(&docs[q]).into_iter().map(|s| (s > 0.0).then_some(s)).collect();
+            let lists = [Ranking { scores: &dense, weight: 1.0 }, Ranking { scores: &lexical, weight: 1.0 }];
+            reciprocal_rank(&lists, set.corpus.len(), Some(q))
+        },
+        "hybrid",
         model,
     )
 }

@@ -6,6 +6,7 @@
 //! Every suggestion carries a short reason that is true of the data.
 
 pub mod coparticipation;
+pub mod fusion;
 
 use crate::error::{Error, Result};
 use crate::index::{Index, TopicMeta};

@@ -2,9 +2,11 @@
 //!
 //! JavaScript fetches the manifest and the files it lists and hands their bytes
 //! in; everything else (verification, parsing, ranking) happens here, with the
-//! same code as the CLI. [`compute`] holds the encoder and the vector ranking,
-//! on WebGPU or the CPU.
+//! same code as the CLI. `compute` (feature `compute`) holds the encoder and the
+//! vector ranking, on WebGPU or the CPU; it lives in a separate, larger wasm
+//! module so that related topics never pay for the model code.
 
+#[cfg(feature = "compute")]
 pub mod compute;
 
 use crate::index::format::Index;

@@ -26,7 +26,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "cairn-compute-"));
   mkdirSync(join(dir, "pkg"));
   copyFileSync(join(ROOT, "tests/e2e/pages/compute.html"), join(dir, "index.html"));
-  for (const f of ["cairn.js", "cairn_bg.wasm"]) copyFileSync(join(ROOT, "www/pkg", f), join(dir, "pkg", f));
+  for (const f of ["cairn_compute.js", "cairn_compute_bg.wasm"]) copyFileSync(join(ROOT, "www/pkg", f), join(dir, "pkg", f));
   copyFileSync(join(ROOT, "build/packs/minilm-int8.cpk"), join(dir, "model.cpk"));
   copyFileSync(join(ROOT, "tests/data/minilm_public.json"), join(dir, "golden.json"));
   server = await serve(dir);
@@ -129,7 +129,7 @@ test("WebGPU: the encoder matches the golden file and the CPU path; ranking matc
   try {
     const { page, log } = await open(browser);
     // Every kernel against the CPU reference compiled into the same wasm module.
-    const checks = await page.evaluate(async () => (await import("./pkg/cairn.js")).kernelSelfTest());
+    const checks = await page.evaluate(async () => (await import("./pkg/cairn_compute.js")).kernelSelfTest());
     assert.ok(checks.length >= 13, `self-test covers every kernel (${checks.length} cases)`);
     for (const c of checks) {
       const tol = KERNEL_ABS_TOL + KERNEL_REL_TOL * c.maxExpected;
