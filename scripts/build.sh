@@ -37,19 +37,24 @@ if [ ! -s "$pack" ] || [ "$pack" -ot build/model/model.safetensors ] || [ "$pack
 fi
 
 data=data/quantumcomputing
-stamp=build/demo/index/.built-from
-inputs="$(sha256sum $data/*.xml "$cairn" | sha256sum | cut -c1-16)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
-  say "indexing the sample forum ($data)"
-  $cairn index --stackexchange $data --model build/model --out build/demo/index
+index=build/demo/index
+stamp=build/demo/.index-built-from
+inputs="$(sha256sum $data/*.xml "$cairn" "$pack" | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" = "$inputs" ]; then
+  say "sample index is up to date"
+elif [ -f "$index/manifest.json" ] && $cairn index --stackexchange $data --model "$pack" --update "$index"; then
+  # An update re-embeds only what changed: after a code change, usually nothing.
   echo "$inputs" > "$stamp"
 else
-  say "sample index is up to date"
+  say "indexing the sample forum ($data)"
+  rm -rf "$index"
+  $cairn index --stackexchange $data --model "$pack" --out "$index"
+  echo "$inputs" > "$stamp"
 fi
 
 say "writing the demo forum"
 $cairn demo --stackexchange $data --out build/demo
 rm -rf build/demo/cairn
 mkdir -p build/demo/cairn/pkg
-cp www/cairn.js www/cairn-worker.js build/demo/cairn/
-cp www/pkg/cairn.js www/pkg/cairn_bg.wasm build/demo/cairn/pkg/
+cp www/cairn.js www/cairn-worker.js www/cairn-history.js build/demo/cairn/
+cp www/pkg/cairn.js www/pkg/cairn_bg.wasm www/pkg/cairn_compute.js www/pkg/cairn_compute_bg.wasm build/demo/cairn/pkg/

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod model;
 pub mod quant;
 pub mod rank;
+pub mod assist;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
@@ -25,6 +26,8 @@ pub mod bench;
 pub mod demo;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod synthetic;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

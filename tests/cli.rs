@@ -1,7 +1,8 @@
 //! The `cairn` binary: embed, index, related; errors that name what is wrong.
 
 mod common;
-use cairn::index::format::{Index, MANIFEST_FILE};
+use cairn::index::format::{TopicRef, MANIFEST_FILE};
+use cairn::index::store::dir::DirStore;
 use cairn::ingest::stackexchange;
 use cairn::model::Encoder;
 use std::io::Write;
@@ -15,7 +16,8 @@ fn cairn(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // The child may exit before reading (a bad --model): a closed pipe is not a failure.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     child.wait_with_output().unwrap()
 }
 
@@ -55,9 +57,9 @@ fn missing_model_is_a_clear_error() {
     assert!(err.contains("/nonexistent/model") && err.contains("model fetch"), "{err}");
 }
 
-/// Builds an index of the first 60 sample questions. The vector search must agree with
-/// brute force over the f32 embeddings; `cairn related` must give true reasons; a
-/// corrupted file must be refused by name.
+/// Builds an index of the first 60 sample questions. The stored nearest topics must agree
+/// with brute force over the f32 embeddings; `cairn related` must give true reasons, and a
+/// live scan must agree with the stored lists; a corrupted file must be refused by name.
 #[test]
 fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused() {
     let model = common::model_dir();
@@ -78,7 +80,9 @@ fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused()
     let topics = stackexchange::import(&dump, stackexchange::DEFAULT_URL_TEMPLATE).unwrap().topics;
     let vecs: Vec<Vec<f32>> = topics.iter().map(|t| enc.embed(&t.embedding_text()).unwrap()).collect();
     let pos = |id: &str| topics.iter().position(|t| t.id == id).unwrap();
-    let index = Index::open(&out_dir).unwrap();
+    let mut store = DirStore::open(&out_dir).unwrap();
+    store.load_all().unwrap();
+    let cards: std::collections::HashMap<TopicRef, String> = store.store.loaded_cards().into_iter().map(|(r, c)| (r, c.id.clone())).collect();
     const K: usize = 10;
     const MIN_OVERLAP: usize = 9; // int8 vectors may swap a near-tie at the boundary
     for probe in [0usize, 7, 33, 59] {
@@ -86,7 +90,8 @@ fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused()
             (0..topics.len()).filter(|&j| j != probe).map(|j| (common::cosine(&vecs[probe], &vecs[j]), topics[j].id.as_str())).collect();
         brute.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
         let want: Vec<&str> = brute.iter().take(K).map(|x| x.1).collect();
-        let got: Vec<&str> = index.related(&ids[probe], K).unwrap().iter().map(|h| index.topics[h.index].id.as_str()).collect();
+        let card = store.store.loaded_cards().into_iter().find(|(_, c)| c.id == ids[probe]).unwrap().1;
+        let got: Vec<&str> = card.similar.iter().take(K).map(|s| cards[&s.topic].as_str()).collect();
         let overlap = got.iter().filter(|g| want.contains(g)).count();
         assert!(overlap >= MIN_OVERLAP, "topic {}: top-{K} overlap {overlap} < {MIN_OVERLAP}\n got {got:?}\nwant {want:?}", ids[probe]);
         assert_eq!(got[0], want[0], "topic {}: best match", ids[probe]);
@@ -127,6 +132,12 @@ fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused()
                 }
             }
         }
+        // A live exact scan of every vector ranks exactly as the stored lists do.
+        if id == &ids[0] || id == &ids[17] {
+            let live = cairn(&["related", "--index", out_dir.to_str().unwrap(), "--topic", id, "-k", &K.to_string(), "--backend", "cpu"], "");
+            assert!(live.status.success(), "{}", String::from_utf8_lossy(&live.stderr));
+            assert_eq!(live.stdout, out.stdout, "live CPU scan and stored candidates agree for {id}");
+        }
     }
     assert!(reasons_seen.contains("both") && reasons_seen.contains("question"), "several kinds of reasons occur: {reasons_seen:?}");
 
@@ -137,18 +148,19 @@ fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused()
     let out = cairn(&["verify", "--index", out_dir.to_str().unwrap()], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    // Corrupt the vectors file: it is named and refused, by verify and by related.
-    let vectors = index.manifest.files.iter().find(|f| f.name.starts_with("vectors-")).unwrap();
-    let path = out_dir.join(&vectors.name);
+    // Corrupt a topics shard: it is named and refused, by verify and by related.
+    let topics_file = store.store.manifest.files.iter().find(|f| f.name.starts_with("topics-")).unwrap().clone();
+    let victim = store.store.loaded_cards().into_iter().find(|(r, _)| r.cluster as u32 == topics_file.key).unwrap().1.id.clone();
+    let path = out_dir.join(&topics_file.name);
     let mut bytes = std::fs::read(&path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x40;
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x01;
     std::fs::write(&path, &bytes).unwrap();
-    for args in [vec!["related", "--index", out_dir.to_str().unwrap(), "--topic", &ids[0]], vec!["verify", "--index", out_dir.to_str().unwrap()]] {
+    for args in [vec!["related", "--index", out_dir.to_str().unwrap(), "--topic", &victim], vec!["verify", "--index", out_dir.to_str().unwrap()]] {
         let out = cairn(&args, "");
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(&vectors.name) && err.contains("SHA-256"), "{args:?}: {err}");
+        assert!(err.contains(&topics_file.name) && err.contains("SHA-256"), "{args:?}: {err}");
     }
     assert!(out_dir.join(MANIFEST_FILE).is_file());
 }

@@ -2,11 +2,13 @@
 //! write a static index, query it, and serve a demo.
 
 use cairn::error::{Error, Result};
-use cairn::index::{self, format::ModelInfo, Index};
-use cairn::ingest::stackexchange;
+use cairn::index::format::ModelInfo;
+use cairn::index::store::dir::DirStore;
+use cairn::index::{build, prepare};
+use cairn::ingest::{self, discourse, jsonl, stackexchange, Import};
 use cairn::model::pack::{self, Quant};
 use cairn::model::{fetch, Backend, Encoder, ModelFiles};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -45,24 +47,8 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
-    /// Import forum data, embed every topic and write a static index.
-    Index {
-        /// A Stack Exchange dump directory (Posts.xml, Comments.xml, PostLinks.xml; Users.xml optional).
-        #[arg(long)]
-        stackexchange: PathBuf,
-        /// Model directory (Hugging Face layout) or pack file.
-        #[arg(long)]
-        model: PathBuf,
-        /// Where to write the index directory (replaced atomically).
-        #[arg(long)]
-        out: PathBuf,
-        /// Topic URLs; `{id}` becomes the question id.
-        #[arg(long, default_value = stackexchange::DEFAULT_URL_TEMPLATE)]
-        url_template: String,
-        /// Compute backend: auto (a hardware GPU if present, else CPU), gpu or cpu.
-        #[arg(long, default_value = "auto")]
-        backend: Backend,
-    },
+    /// Import forum data, embed every topic and write (or update) a static index.
+    Index(IndexArgs),
     /// Check every file of an index against its manifest (hash and size) and its structure.
     Verify {
         /// Index directory.
@@ -80,7 +66,32 @@ enum Command {
         /// How many related topics.
         #[arg(short, long, default_value_t = 10)]
         k: usize,
-        /// Where to score the candidates: auto (a hardware GPU if present, else CPU), gpu or cpu.
+        /// Ids of topics the visitor has read (demoted), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        read: Vec<String>,
+        /// Where candidates by meaning come from: `stored` (the lists the index keeps, as the
+        /// browser does), or a live exact scan of every topic vector on `auto` (a hardware GPU
+        /// if present, else CPU), `gpu` or `cpu`.
+        #[arg(long, default_value = "stored")]
+        backend: String,
+    },
+    /// Ask the forum: the best threads and the passages that answer, as JSON.
+    Ask {
+        /// Index directory written by `cairn index`.
+        #[arg(long)]
+        index: PathBuf,
+        /// The question or the pasted error; `-` reads it from stdin.
+        question: String,
+        /// Encoder for the question: defaults to the pack stored in the index. `none` answers lexically only.
+        #[arg(long)]
+        model: Option<String>,
+        /// Threads at most.
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+        /// Passages per thread at most.
+        #[arg(long, default_value_t = 2)]
+        passages: usize,
+        /// Compute backend for the encoder: auto, gpu or cpu.
         #[arg(long, default_value = "auto")]
         backend: Backend,
     },
@@ -114,6 +125,53 @@ enum Command {
         #[arg(long, default_value = "build/demo")]
         dir: PathBuf,
     },
+}
+
+/// `cairn index`: one source, a model, and where the index goes.
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["stackexchange", "jsonl", "discourse"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["out", "update"])))]
+struct IndexArgs {
+    /// A Stack Exchange dump directory (Posts.xml, Comments.xml, PostLinks.xml; Users.xml optional).
+    #[arg(long)]
+    stackexchange: Option<PathBuf>,
+    /// A JSON Lines export, one thread per line (schema: `cairn::ingest::jsonl`, README).
+    #[arg(long)]
+    jsonl: Option<PathBuf>,
+    /// A Discourse forum: its URL (crawled politely, anonymously) or a directory of saved JSON.
+    #[arg(long)]
+    discourse: Option<String>,
+    /// Model directory (Hugging Face layout) or pack file; a pack is stored with the index for the browser.
+    #[arg(long)]
+    model: PathBuf,
+    /// Write a fresh index into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Update the index in this directory: embed only new and changed topics, drop deleted ones,
+    /// rewrite only the shards that change.
+    #[arg(long)]
+    update: Option<PathBuf>,
+    /// Topic URLs; `{id}` becomes the topic id (and `{slug}` the Discourse slug).
+    #[arg(long)]
+    url_template: Option<String>,
+    /// Discourse crawls: where the fetched JSON is kept (and resumed from). Default: OUT.crawl beside the index.
+    #[arg(long)]
+    crawl_dir: Option<PathBuf>,
+    /// Discourse crawls: requests per second at most.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Discourse crawls: skip topics last active before this date (ISO 8601, e.g. 2024-01-01).
+    #[arg(long)]
+    since: Option<String>,
+    /// Discourse crawls: listing pages at most (30 topics each).
+    #[arg(long, default_value_t = 10_000)]
+    max_pages: usize,
+    /// Topics per cluster a fresh build aims for: smaller clusters mean smaller shards to fetch, more of them.
+    #[arg(long, default_value_t = cairn::index::kmeans::TARGET_CLUSTER_SIZE)]
+    cluster_size: usize,
+    /// Compute backend: auto (a hardware GPU if present, else CPU), gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
 }
 
 #[derive(Subcommand)]
@@ -154,6 +212,19 @@ enum BenchCommand {
         docs: usize,
         /// How many short queries to time.
         #[arg(long, default_value_t = 200)]
+        queries: usize,
+    },
+    /// Index scale: build time, size on disk, bytes a browser fetches for related topics and for
+    /// one question, and recall@10 of the clustered search against brute force, on N synthetic topics.
+    Index {
+        /// Topics to generate.
+        #[arg(long)]
+        synthetic: usize,
+        /// Where to write the index (default: a temporary directory, removed afterwards).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Questions the recall is measured on.
+        #[arg(long, default_value_t = 500)]
         queries: usize,
     },
 }
@@ -211,14 +282,17 @@ fn run(command: Command) -> Result<()> {
         Command::Eval { command: EvalCommand::Duplicates { model, tsv, method, backend } } => eval_duplicates(model, tsv, &method, backend),
         Command::Eval { command: EvalCommand::Recs { stackexchange: dir, model, backend } } => eval_recs(dir, model, backend),
         Command::Bench { command: BenchCommand::Encode { model, tsv, docs, queries } } => bench_encode(&model, &tsv, docs, queries),
+        Command::Bench { command: BenchCommand::Index { synthetic, out, queries } } => bench_index(synthetic, out, queries),
         Command::Embed { model, backend } => embed(model, backend),
-        Command::Index { stackexchange: dir, model, out, url_template, backend } => build_index(dir, model, out, &url_template, backend),
+        Command::Index(args) => build_index(args),
         Command::Verify { index } => {
-            let n = Index::verify_dir(&index)?;
+            let mut dir = DirStore::open(&index)?;
+            let n = dir.load_all()?;
             eprintln!("{}: all {n} files verified", index.display());
             Ok(())
         }
-        Command::Related { index, topic, k, backend } => related(index, &topic, k, backend),
+        Command::Related { index, topic, k, read, backend } => related(index, &topic, k, read, &backend),
+        Command::Ask { index, question, model, k, passages, backend } => ask(index, &question, model, k, passages, backend),
         Command::Demo { stackexchange: dir, out, site_name, attribution, script_src, index_url } => {
             let import = stackexchange::import(&dir, stackexchange::DEFAULT_URL_TEMPLATE)?;
             report_skipped(&import.skipped);
@@ -261,48 +335,132 @@ fn open_encoder(model: &std::path::Path, backend: Backend) -> Result<Encoder> {
     Ok(encoder)
 }
 
-/// `cairn related`: candidates by cosine on the chosen backend, then the CPU's blend.
-fn related(index: PathBuf, topic: &str, k: usize, backend: Backend) -> Result<()> {
+/// `cairn related`: the browser's ranking, with candidates from the index or from a live scan.
+fn related(index: PathBuf, topic: &str, k: usize, read: Vec<String>, backend: &str) -> Result<()> {
+    use cairn::rank::related::related_with;
+    let mut dir = DirStore::open(&index)?;
+    let read: std::collections::HashSet<String> = read.into_iter().collect();
+    let live = match backend {
+        "stored" => None,
+        other => {
+            let backend: Backend = other.parse().map_err(|e: String| Error::Input { location: "--backend".into(), message: e })?;
+            Some(live_candidates(&mut dir, topic, backend)?)
+        }
+    };
+    let related = dir.run(|store| related_with(store, topic, k, &read, live.as_deref()))?;
+    println!("{}", serde_json::to_string(&related).expect("serialises"));
+    Ok(())
+}
+
+/// The exact nearest topics to `topic` by cosine over every topic vector, on `backend`.
+fn live_candidates(dir: &mut DirStore, topic: &str, backend: Backend) -> Result<Vec<cairn::rank::related::Candidate>> {
     use cairn::backend::gpu::{block_on, GpuContext, GpuRanker};
-    let index = Index::open(&index)?;
-    let at = index.position(topic).ok_or_else(|| Error::NotFound(format!("no topic with id {topic:?} in the index")))?;
-    let want = cairn::rank::candidates_for(k);
+    use cairn::index::format::{TopicRef, Vectors};
+    use cairn::index::search::{code_norms, nearest_in};
+    use cairn::index::store::Needs;
+    use cairn::rank::related::Candidate;
+    let want = build::SIMILAR_PER_TOPIC;
+    let at = dir.run(|store| {
+        let mut needs = Needs::default();
+        Ok(match cairn::rank::related::find(store, topic, &mut needs)? {
+            Some((r, _)) => cairn::index::Step::Ready(r),
+            None => needs.step(),
+        })
+    })?;
+    // Every cluster's vectors side by side, with each row's topic.
+    let clusters = dir.store.clusters() as u16;
+    let (vectors, refs) = dir.run(|store| {
+        let mut needs = Needs::default();
+        let mut all = Vectors::new(store.manifest.model.dim);
+        let mut refs = Vec::new();
+        for c in 0..clusters {
+            if let Some(cv) = store.vectors(c, &mut needs) {
+                for s in 0..cv.vectors.len() {
+                    all.push(cv.vectors.get(s).as_ref());
+                    refs.push(TopicRef { cluster: c, slot: s as u16 });
+                }
+            }
+        }
+        cairn::fetch_first!(needs);
+        Ok(cairn::index::Step::Ready((all, refs)))
+    })?;
+    let row = refs.iter().position(|r| *r == at).expect("the topic has a vector");
+    let norms = code_norms(&vectors);
+    let query: Vec<f32> = vectors.row(row).iter().map(|&c| c as f32).collect();
     let gpu = match backend {
         Backend::Cpu => Err(Error::Gpu("CPU requested".into())),
         _ => GpuContext::new_blocking().and_then(|ctx| {
             if backend == Backend::Auto && ctx.is_software() {
                 return Err(Error::Gpu(format!("only a software adapter ({}), slower than the CPU path", ctx.adapter)));
             }
-            GpuRanker::new(std::sync::Arc::new(ctx), &index.vectors, index.norms())
+            GpuRanker::new(std::sync::Arc::new(ctx), &vectors, &norms)
         }),
     };
     let hits = match gpu {
-        Ok(ranker) => {
-            let query: Vec<f32> = index.vectors.row(at).iter().map(|&c| c as f32).collect();
-            match block_on(ranker.nearest(&query, want, Some(at))) {
-                Ok(h) => {
-                    eprintln!("ranking: gpu");
-                    h
-                }
-                Err(e) if backend == Backend::Gpu => return Err(e),
-                Err(e) => {
-                    eprintln!("ranking: cpu: the GPU failed, fell back to the CPU: {e}");
-                    index.related(topic, want)?
-                }
+        Ok(ranker) => match block_on(ranker.nearest(&query, want, Some(row))) {
+            Ok(h) => {
+                eprintln!("ranking: gpu");
+                h
             }
-        }
+            Err(e) if backend == Backend::Gpu => return Err(e),
+            Err(e) => {
+                eprintln!("ranking: cpu: the GPU failed, fell back to the CPU: {e}");
+                nearest_in(&vectors, &norms, &query, want, Some(row))
+            }
+        },
         Err(e) if backend == Backend::Gpu => return Err(e),
         Err(e) => {
             eprintln!("ranking: cpu: {e}");
-            index.related(topic, want)?
+            nearest_in(&vectors, &norms, &query, want, Some(row))
         }
     };
-    let related = cairn::rank::related_from(&index, topic, k, &hits)?;
-    println!("{}", serde_json::to_string(&related).expect("serialises"));
+    // Rounded as the index stores them, so the two sources rank alike.
+    Ok(hits.into_iter().map(|h| Candidate { topic: refs[h.index], cos: (h.score * 1e4).round() / 1e4 }).collect())
+}
+
+/// `cairn ask`: hybrid retrieval and evidence passages, as the browser's assistant does it.
+fn ask(index: PathBuf, question: &str, model: Option<String>, k: usize, passages: usize, backend: Backend) -> Result<()> {
+    use cairn::assist::{self, diagnose, AskOptions};
+    let question = if question == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::io("stdin", e))?;
+        s
+    } else {
+        question.to_string()
+    };
+    let mut dir = DirStore::open(&index)?;
+    let query = diagnose::prepare(&question);
+    // The index's own pack unless told otherwise: queries and index must share a model.
+    let model_path = match model.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => dir.store.model_file().map(|f| index.join(&f.name)),
+    };
+    let vector = match &model_path {
+        Some(p) => {
+            let encoder = open_encoder(p, backend)?;
+            if encoder.weights_id() != dir.store.manifest.model.weights_id {
+                eprintln!(
+                    "warning: {} is not the model that built this index ({}); meaning will be compared across models",
+                    p.display(),
+                    dir.store.manifest.model.name
+                );
+            }
+            Some(encoder.embed(&query.text)?)
+        }
+        None => {
+            eprintln!("no model: answering from words alone");
+            None
+        }
+    };
+    let opts = AskOptions { threads: k, passages, ..AskOptions::default() };
+    let answer = dir.run(|store| assist::ask(store, &query, vector.as_deref(), opts))?;
+    eprintln!("fetched {} bytes of shards", dir.store.bytes_loaded);
+    println!("{}", serde_json::to_string(&answer).expect("serialises"));
     Ok(())
 }
 
-fn report_skipped(skipped: &[cairn::ingest::Skipped]) {
+fn report_skipped(skipped: &[ingest::Skipped]) {
     for s in skipped.iter().take(20) {
         eprintln!("skipped {}: {}", s.location, s.reason);
     }
@@ -311,25 +469,135 @@ fn report_skipped(skipped: &[cairn::ingest::Skipped]) {
     }
 }
 
-fn build_index(dir: PathBuf, model: PathBuf, out: PathBuf, url_template: &str, backend: Backend) -> Result<()> {
-    let import = stackexchange::import(&dir, url_template)?;
+/// Reads the source `args` names; a Discourse URL is crawled into the crawl directory first.
+fn import_source(args: &IndexArgs, target: &std::path::Path) -> Result<Import> {
+    if let Some(dir) = &args.stackexchange {
+        return stackexchange::import(dir, args.url_template.as_deref().unwrap_or(stackexchange::DEFAULT_URL_TEMPLATE));
+    }
+    if let Some(file) = &args.jsonl {
+        return jsonl::import(file, args.url_template.as_deref().unwrap_or("/t/{id}"));
+    }
+    let source = args.discourse.as_deref().expect("clap requires a source");
+    let template = args.url_template.as_deref().unwrap_or(discourse::DEFAULT_URL_TEMPLATE);
+    let path = std::path::Path::new(source);
+    if path.is_dir() {
+        return discourse::import_dir(path, template);
+    }
+    let crawl_dir = args.crawl_dir.clone().unwrap_or_else(|| target.with_extension("crawl"));
+    let delay = std::time::Duration::from_secs_f64(1.0 / args.rate.max(0.01));
+    let opts = discourse::CrawlOptions { base: source.to_string(), dir: crawl_dir.clone(), delay, retries: 5, since: args.since.clone(), max_pages: args.max_pages };
+    let spinner = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} crawling {msg}  {elapsed}").expect("valid template"));
+    let report = discourse::crawl(&opts, &|id| {
+        spinner.set_message(format!("topic {id}"));
+        spinner.tick();
+    })?;
+    spinner.finish_and_clear();
+    eprintln!(
+        "crawled {source} into {}: {} requests, {} topics fetched, {} unchanged, {} not public",
+        crawl_dir.display(),
+        report.requests,
+        report.fetched,
+        report.reused,
+        report.excluded
+    );
+    discourse::import_dir(&crawl_dir, template)
+}
+
+fn report_import(import: &Import) {
     report_skipped(&import.skipped);
+    let left = import.left_out();
     let answers: usize = import.topics.iter().map(|t| t.answers.len()).sum();
     let comments: usize = import.topics.iter().map(|t| t.comment_count()).sum();
     eprintln!("imported {} topics, {answers} answers, {comments} comments ({} records skipped)", import.topics.len(), import.skipped.len());
+    if !left.excluded.is_empty() {
+        let reasons: Vec<String> = left.excluded.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        eprintln!("left out as not public: {}", reasons.join(", "));
+    }
+}
 
-    let encoder = open_encoder(&model, backend)?;
-    let texts: Vec<String> = import.topics.iter().map(|t| t.embedding_text()).collect();
-    let bar = ProgressBar::new(texts.len() as u64).with_style(
-        ProgressStyle::with_template("embedding {bar:30} {pos}/{len} topics  {per_sec}  eta {eta}").expect("valid template"),
-    );
-    let vectors = encoder.embed_many(&texts, &|| bar.inc(1))?;
-    bar.finish();
+fn bar(len: usize, what: &str) -> ProgressBar {
+    ProgressBar::new(len as u64).with_style(
+        ProgressStyle::with_template(&format!("{what} {{bar:30}} {{pos}}/{{len}}  {{per_sec}}  eta {{eta}}")).expect("valid template"),
+    )
+}
+
+fn build_index(args: IndexArgs) -> Result<()> {
+    let (target, updating) = match (&args.out, &args.update) {
+        (Some(o), None) => (o.clone(), false),
+        (None, Some(u)) => (u.clone(), true),
+        _ => unreachable!("clap makes --out and --update exclusive and requires one"),
+    };
+    let import = import_source(&args, &target)?;
+    report_import(&import);
+
+    let encoder = open_encoder(&args.model, args.backend)?;
+    let previous = if updating {
+        let mut dir = DirStore::open(&target)?;
+        let files = dir.load_all()?;
+        if dir.store.manifest.model.weights_id != encoder.weights_id() {
+            eprintln!("{}: built with another model; re-embedding everything", target.display());
+            None
+        } else {
+            eprintln!("{}: updating ({} topics, {files} files verified)", target.display(), dir.store.manifest.counts.topics);
+            Some(build::Previous::from_store(&dir.store)?)
+        }
+    } else {
+        None
+    };
+
+    let plan = prepare::plan(&import.topics, encoder.weights_id(), previous.as_ref());
+    let reused = plan.reused;
+    let embedding = bar(plan.texts.len(), "embedding");
+    let vectors = encoder.embed_many(&plan.texts, &|| embedding.inc(1))?;
+    embedding.finish_and_clear();
+    let embedded_texts = plan.texts.len();
+    let entries = plan.finish(vectors)?;
 
     let info = ModelInfo { name: encoder.describe(), weights_id: encoder.weights_id().into(), dim: encoder.dim() };
-    let manifest = index::build::write(&out, &import.topics, &vectors, info, import.skipped.len())?;
-    let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
-    eprintln!("wrote index of {} topics to {} ({} files, {} bytes)", manifest.topics, out.display(), manifest.files.len() + 1, bytes);
+    let pack_bytes = if args.model.is_file() { Some(std::fs::read(&args.model).map_err(|e| Error::io(&args.model, e))?) } else { None };
+    let opts = build::BuildOptions { cluster_size: args.cluster_size };
+    let built = build::build(&entries, info, import.left_out(), previous.as_ref(), pack_bytes.as_deref(), opts)?;
+    if built.reclustered {
+        eprintln!("the index outgrew its clusters: re-clustered (every shard changes this time)");
+    }
+    let writing = bar(built.files.len(), "writing");
+    let report = build::write(&target, &built, &|| writing.inc(1))?;
+    writing.finish_and_clear();
+    let m = &built.manifest;
+    eprintln!(
+        "wrote index of {} topics ({} passages, {} clusters, {} terms) to {}: {} files written ({} bytes), {} unchanged, {} removed; {} topics embedded ({embedded_texts} texts), {reused} reused",
+        m.counts.topics,
+        m.counts.passages,
+        m.counts.clusters,
+        m.counts.terms,
+        target.display(),
+        report.written,
+        report.bytes_written,
+        report.kept,
+        report.removed,
+        entries.len() - reused,
+    );
+    Ok(())
+}
+
+fn bench_index(n: usize, out: Option<PathBuf>, queries: usize) -> Result<()> {
+    let tmp;
+    let dir = match out {
+        Some(d) => d,
+        None => {
+            tmp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            tmp.path().join("index")
+        }
+    };
+    let started = std::time::Instant::now();
+    let r = cairn::synthetic::bench_index(n, &dir, queries, &|phase| eprintln!("[{:>7.1} s] {phase}", started.elapsed().as_secs_f64()))?;
+    let kb = |b: u64| b as f64 / 1024.0;
+    eprintln!("{} synthetic topics, {} files, {:.1} MB on disk", r.n, r.files, r.disk_bytes as f64 / 1e6);
+    eprintln!("build (clusters, links, postings, shards, write): {:.1} s; synthetic encoder: {:.1} s", r.build_s, r.embed_s);
+    eprintln!("related topics for one topic: {:.1} KB fetched on average, {:.1} KB at most", kb(r.related_fetch_bytes), kb(r.related_fetch_bytes_max));
+    eprintln!("one question (model excluded): {:.1} KB fetched on average, {:.1} KB at most", kb(r.query_fetch_bytes), kb(r.query_fetch_bytes_max));
+    eprintln!("recall@10 of the clustered search vs brute force: {:.4} ({} questions)", r.recall10, r.queries);
+    println!("{}", serde_json::to_string(&r).expect("serialises"));
     Ok(())
 }
 

@@ -15,12 +15,10 @@ pub const B: f32 = 0.75;
 /// Floor for negative idfs, as a fraction of the mean idf.
 pub const EPSILON: f32 = 0.25;
 
-/// Lowercased runs of word characters (letters, digits, underscore), like Python's `\w+`.
+/// The index's terms ([`crate::index::lexical::tokens`]): lowercased `\w+`
+/// runs (CJK as bigrams), so the evaluation measures what the product searches.
 pub fn tokenize(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|t| !t.is_empty())
-        .map(|t| t.to_lowercase())
-        .collect()
+    crate::index::lexical::tokens(text)
 }
 
 /// A BM25 index over tokenised documents.

@@ -9,6 +9,7 @@
 
 use crate::ingest::Topic;
 use crate::rank::coparticipation::CoParticipation;
+use crate::rank::feed::{self, Signals, TagChain};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -37,46 +38,7 @@ pub struct Report {
     pub methods: BTreeMap<String, MethodReport>,
 }
 
-/// Days since 1970-01-01 of an ISO 8601 UTC timestamp ("2018-03-12T17:00:45.567").
-pub fn days(iso: &str) -> f64 {
-    let num = |r: std::ops::Range<usize>| iso.get(r).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
-    let secs = num(11..13) * 3600 + num(14..16) * 60 + num(17..19);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146097 + doe - 719468) as f64 + secs as f64 / 86400.0
-}
-
-/// Scores of every candidate under each signal, before blending.
-struct Signals {
-    popular: Vec<f32>,
-    content: Vec<f32>,
-    coparticipation: Vec<f32>,
-    freshness: Vec<f32>,
-}
-
-/// Subtracts the mean and divides by the standard deviation (all-equal inputs become zeros).
-fn standardise(v: &[f32]) -> Vec<f32> {
-    let n = v.len().max(1) as f32;
-    let mean = v.iter().sum::<f32>() / n;
-    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / n).sqrt();
-    v.iter().map(|x| if sd > 0.0 { (x - mean) / sd } else { 0.0 }).collect()
-}
-
-/// The blend: meaning and co-participation first, popularity and freshness as priors.
-pub fn blend(content: &[f32], coparticipation: &[f32], popular: &[f32], freshness: &[f32]) -> Vec<f32> {
-    const W_CONTENT: f32 = 1.0;
-    const W_COPARTICIPATION: f32 = 0.6;
-    const W_POPULAR: f32 = 0.5;
-    const W_FRESH: f32 = 0.3;
-    let (c, p, q, f) = (standardise(content), standardise(coparticipation), standardise(popular), standardise(freshness));
-    (0..c.len()).map(|i| W_CONTENT * c[i] + W_COPARTICIPATION * p[i] + W_POPULAR * q[i] + W_FRESH * f[i]).collect()
-}
+pub use crate::rank::feed::days;
 
 /// 1-based rank of `target` among `candidates` by `scores` (higher first; ties go to the newer topic).
 fn rank_of(target: usize, scores: &[f32], created: &[f64]) -> usize {
@@ -130,16 +92,36 @@ pub fn evaluate(topics: &[Topic], vectors: &[Vec<f32>]) -> Report {
             let cands: Vec<usize> = (0..topics.len()).filter(|&c| created[c] <= at && !seen.contains(&c)).collect();
             let before = events.iter().take_while(|e| e.0 < at);
             let cp = CoParticipation::build(topics.len(), before.map(|e| (e.1, e.2)));
-            let sig = Signals {
-                popular: cands.iter().map(|&c| (1.0 + cp.participants(c) as f32).ln()).collect(),
-                content: cands.iter().map(|&c| history.iter().map(|&h| cos(c, h)).fold(f32::MIN, f32::max)).collect(),
-                coparticipation: cands.iter().map(|&c| history.iter().map(|&h| cp.similarity(h, c)).sum()).collect(),
-                freshness: cands.iter().map(|&c| -((at - created[c]).max(0.0) as f32 + 1.0).ln()).collect(),
+            // The feed's own signals (rank::feed), computed from what was known at that moment.
+            let weights: Vec<f32> = threads[..threads.len() - 1].iter().map(|&(_, t)| feed::visit_weight(at - t, 0.0, false)).collect();
+            let max_w = weights.iter().copied().fold(0.0f32, f32::max).max(1e-9);
+            let chain = TagChain::from_sequence(history.iter().map(|&h| topics[h].tags.as_slice()));
+            let counts_then = |c: usize| {
+                let t = &topics[c];
+                let answers = t.answers.iter().filter(|a| days(&a.created) < at).count() as u32;
+                let comments = t.comments.iter().chain(t.answers.iter().flat_map(|a| &a.comments)).filter(|x| days(&x.created) < at).count() as u32;
+                (answers, comments)
             };
-            let blended = blend(&sig.content, &sig.coparticipation, &sig.popular, &sig.freshness);
+            let signals: Vec<Signals> = cands
+                .iter()
+                .map(|&c| {
+                    let (answers, comments) = counts_then(c);
+                    Signals {
+                        content: history.iter().zip(&weights).map(|(&h, w)| w / max_w * cos(c, h)).fold(f32::MIN, f32::max),
+                        people: history.iter().zip(&weights).map(|(&h, w)| w / max_w * cp.similarity(h, c)).sum(),
+                        tags: chain.prior(&topics[c].tags),
+                        popular: feed::popularity(answers, comments, 0),
+                        fresh: feed::freshness(at - created[c]),
+                    }
+                })
+                .collect();
+            let blended = feed::blend(&signals);
+            let popular: Vec<f32> = cands.iter().map(|&c| (1.0 + cp.participants(c) as f32).ln()).collect();
+            let content: Vec<f32> = cands.iter().map(|&c| history.iter().map(|&h| cos(c, h)).fold(f32::MIN, f32::max)).collect();
+            let coparticipation: Vec<f32> = cands.iter().map(|&c| history.iter().map(|&h| cp.similarity(h, c)).sum()).collect();
             let cand_created: Vec<f64> = cands.iter().map(|&c| created[c]).collect();
             let target = cands.iter().position(|&c| c == held).expect("the held-out thread existed then");
-            [&sig.popular, &sig.content, &sig.coparticipation, &blended]
+            [&popular, &content, &coparticipation, &blended]
                 .iter()
                 .map(|scores| {
                     let top = top_k(scores, &cand_created).into_iter().map(|i| cands[i]).collect();
@@ -167,12 +149,6 @@ pub fn evaluate(topics: &[Topic], vectors: &[Vec<f32>]) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn days_counts_from_the_epoch() {
-        assert_eq!(days("1970-01-01T00:00:00.000"), 0.0);
-        assert_eq!(days("2018-03-12T12:00:00.000"), 17602.5);
-    }
 
     #[test]
     fn rank_counts_better_scores_and_newer_ties() {

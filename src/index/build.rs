@@ -1,99 +1,524 @@
-//! Writes an index directory from topics and their vectors (native only).
+//! Lays prepared topics out into shards and writes the index (native only).
 //!
-//! The directory is assembled in a temporary sibling and renamed into place,
-//! so readers see either the old index or the new one, never half of one.
+//! [`build`] is a pure function of its inputs: topics are taken in id order,
+//! so the same data always gives the same bytes. A fresh build clusters the
+//! topic vectors with k-means; an update ([`Previous`]) keeps every unchanged
+//! topic's cluster and slot and the shard layout, so only shards whose content
+//! changed get new names. Links between topics (nearest by meaning,
+//! co-participation) are computed exactly over all topics in both cases.
+//!
+//! [`write`] puts the shards into the index directory under their
+//! content-addressed names, then replaces `manifest.json` in one rename: a
+//! reader sees the old index or the new one, never a mix. Shards the new
+//! manifest no longer lists are deleted, except those of the previous
+//! generation, which visitors in the middle of a session may still fetch.
 
 use super::format::{
-    sha256_hex, FileEntry, FileRole, Manifest, ModelInfo, Neighbour, Neighbours, TopicMeta, Vectors, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE,
+    passage_chunk_key, Centroids, Counts, DirectoryShard, FileEntry, FileRole, LeftOut, LexicalStats, Layout, Manifest, ModelInfo, PassageChunk,
+    PassageMeta, PassageSpan, People, Posting, QVec, Similar, TermEntry, TermsShard, TopicCard, TopicRef, TopicsShard, Vectors, FORMAT_NAME,
+    FORMAT_VERSION, MANIFEST_FILE,
 };
-use crate::rank::coparticipation::CoParticipation;
+use super::kmeans;
+use super::lexical;
+use super::passages::PassageText;
+use super::search::{cosine_i8, dot_i8};
+use super::store::Store;
 use crate::error::{Error, Result};
-use crate::ingest::Topic;
+use crate::rank::coparticipation::CoParticipation;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-/// The display metadata of a topic.
-pub fn topic_meta(t: &Topic) -> TopicMeta {
-    TopicMeta {
-        id: t.id.clone(),
-        title: t.title.clone(),
-        url: t.url.clone(),
-        tags: t.tags.clone(),
-        created: t.created.clone(),
-        score: t.score,
-        answers: t.answers.len() as u32,
-        accepted: t.answers.iter().any(|a| a.accepted),
+/// Nearest topics by meaning stored per topic.
+pub const SIMILAR_PER_TOPIC: usize = 32;
+/// Co-participation neighbours stored per topic.
+pub const PEOPLE_PER_TOPIC: usize = 10;
+/// Topics per id-directory bucket a fresh build aims for.
+pub const DIRECTORY_BUCKET_TOPICS: usize = 2048;
+/// Bytes of postings per terms shard a fresh build aims for.
+pub const TERMS_SHARD_BYTES: usize = 48 * 1024;
+/// Slots per passage chunk.
+pub const PASSAGE_CHUNK: u32 = 16;
+/// An update re-clusters from scratch once the index has grown past this
+/// multiple of what its clusters were sized for.
+pub const RECLUSTER_GROWTH: usize = 2;
+
+/// A topic ready for the index.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its card; `similar`, `people` and `passages` are filled in by [`build`].
+    pub card: TopicCard,
+    /// Its vector.
+    pub vector: QVec,
+    /// Its passages and their vectors, in order.
+    pub passages: Vec<(PassageText, QVec)>,
+    /// Who took part (user keys; used for co-participation, never stored).
+    pub participants: Vec<String>,
+}
+
+/// What an update keeps from the index it updates.
+#[derive(Debug, Clone)]
+pub struct Previous {
+    /// Where each topic was.
+    pub refs: HashMap<String, TopicRef>,
+    /// The clusters.
+    pub centroids: Centroids,
+    /// Slots per cluster (empty ones included).
+    pub slots: Vec<usize>,
+    /// How shards were cut.
+    pub layout: Layout,
+    /// What can be reused per topic id, valid while the topic's hash is unchanged.
+    pub reusable: HashMap<String, Reusable>,
+}
+
+/// The expensive parts of a topic an update can reuse.
+#[derive(Debug, Clone)]
+pub struct Reusable {
+    /// [`TopicCard::hash`] they were computed for.
+    pub hash: String,
+    /// The topic vector.
+    pub vector: QVec,
+    /// Its key phrases.
+    pub keywords: Vec<String>,
+    /// Its passages' vectors, in order.
+    pub passages: Vec<QVec>,
+}
+
+impl Previous {
+    /// Reads what an update needs from a store with every shard loaded
+    /// ([`super::store::dir::DirStore::load_all`]).
+    pub fn from_store(store: &Store) -> Result<Previous> {
+        let mut needs = super::store::Needs::default();
+        let centroids = store.centroids(&mut needs).cloned().ok_or_else(|| Error::index(MANIFEST_FILE, "lists no centroids"))?;
+        let mut refs = HashMap::new();
+        let mut reusable = HashMap::new();
+        let mut slots = vec![0usize; store.clusters()];
+        for c in 0..store.clusters() as u16 {
+            let shard = store.topics(c, &mut needs).ok_or_else(|| Error::index(MANIFEST_FILE, format!("topics of cluster {c} are not loaded")))?;
+            let vectors = store.vectors(c, &mut needs).ok_or_else(|| Error::index(MANIFEST_FILE, format!("vectors of cluster {c} are not loaded")))?;
+            slots[c as usize] = shard.topics.len();
+            for (s, card) in shard.topics.iter().enumerate() {
+                let Some(card) = card else { continue };
+                let r = TopicRef { cluster: c, slot: s as u16 };
+                let vector = vectors.vectors.get(s).ok_or_else(|| Error::index(&card.id, "has a card but no vector"))?;
+                let chunk = store.passages(r, &mut needs).ok_or_else(|| Error::index(&card.id, "its passage chunk is not loaded"))?;
+                let span = card.passages;
+                let passages = (span.first..span.first + span.count)
+                    .map(|i| chunk.vectors.get(i as usize).ok_or_else(|| Error::index(&card.id, "passage vector missing")))
+                    .collect::<Result<Vec<_>>>()?;
+                refs.insert(card.id.clone(), r);
+                reusable.insert(card.id.clone(), Reusable { hash: card.hash.clone(), vector, keywords: card.keywords.clone(), passages });
+            }
+        }
+        Ok(Previous { refs, centroids, slots, layout: store.manifest.layout, reusable })
     }
 }
 
-/// Neighbours kept per topic.
-pub const NEIGHBOURS_PER_TOPIC: usize = 10;
+/// An index in memory: its manifest and every shard's entry and bytes.
+pub struct Built {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Every shard, passage chunks included.
+    pub files: Vec<(FileEntry, Vec<u8>)>,
+    /// Whether an update had to re-cluster (the index outgrew its clusters).
+    pub reclustered: bool,
+}
 
-/// Each topic's strongest co-participation neighbours, from everyone who took part.
-pub fn neighbours(topics: &[Topic]) -> Neighbours {
-    let cp = CoParticipation::build(topics.len(), topics.iter().enumerate().flat_map(|(i, t)| t.participants.iter().map(move |p| (i, p.user.as_str()))));
-    (0..topics.len())
-        .map(|a| {
-            let mut list: Vec<Neighbour> = cp
-                .neighbours(a)
-                .into_iter()
-                .map(|(b, sim)| Neighbour { topic: b as u32, sim: (sim * 100.0).round() / 100.0, shared: cp.shared(a, b) as u32 })
+fn round(x: f32, digits: i32) -> f32 {
+    let p = 10f32.powi(digits);
+    (x * p).round() / p
+}
+
+fn dequantised_unit(q: &QVec) -> Vec<f32> {
+    let mut v: Vec<f32> = q.codes.iter().map(|&c| c as f32).collect();
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    v
+}
+
+/// Where every topic goes: (refs by entry, centroids, slots per cluster, reclustered).
+fn place(entries: &[Entry], dim: usize, cluster_size: usize, previous: Option<&Previous>) -> (Vec<TopicRef>, Centroids, Vec<usize>, bool) {
+    let n = entries.len();
+    let keep = previous.filter(|p| n <= RECLUSTER_GROWTH * p.centroids.len() * cluster_size && p.centroids.dim == dim);
+    let Some(prev) = keep else {
+        let points: Vec<f32> = entries.iter().flat_map(|e| dequantised_unit(&e.vector)).collect();
+        let k = kmeans::clusters_for(n, cluster_size);
+        let clustering = kmeans::cluster(&points, dim, k);
+        let k = clustering.centroids.len() / dim;
+        let mut slots = vec![0usize; k];
+        let refs = clustering
+            .assignment
+            .iter()
+            .map(|&c| {
+                let r = TopicRef { cluster: c as u16, slot: slots[c] as u16 };
+                slots[c] += 1;
+                r
+            })
+            .collect();
+        let sizes = slots.iter().map(|&s| s as u32).collect();
+        return (refs, Centroids { dim, sizes, data: clustering.centroids }, slots, previous.is_some());
+    };
+
+    // Update: unchanged topics stay; a changed topic whose nearest cluster is
+    // still its own keeps its slot; the rest take their nearest cluster's
+    // lowest free slot, in id order.
+    let k = prev.centroids.len();
+    let mut taken: Vec<Vec<bool>> = prev.slots.iter().map(|&s| vec![false; s]).collect();
+    let mut refs: Vec<Option<TopicRef>> = vec![None; n];
+    let mut movers = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        match (prev.refs.get(&e.card.id), prev.reusable.get(&e.card.id)) {
+            (Some(r), Some(old)) if old.hash == e.card.hash => {
+                taken[r.cluster as usize][r.slot as usize] = true;
+                refs[i] = Some(*r);
+            }
+            _ => {
+                let c = kmeans::nearest(&prev.centroids.data, dim, &dequantised_unit(&e.vector));
+                match prev.refs.get(&e.card.id) {
+                    Some(r) if r.cluster as usize == c => {
+                        taken[c][r.slot as usize] = true;
+                        refs[i] = Some(*r);
+                    }
+                    _ => movers.push((i, c)),
+                }
+            }
+        }
+    }
+    for (i, c) in movers {
+        let slot = match taken[c].iter().position(|t| !t) {
+            Some(s) => s,
+            None => {
+                taken[c].push(false);
+                taken[c].len() - 1
+            }
+        };
+        taken[c][slot] = true;
+        refs[i] = Some(TopicRef { cluster: c as u16, slot: slot as u16 });
+    }
+    let slots: Vec<usize> = taken.iter().map(Vec::len).collect();
+    let mut sizes = vec![0u32; k];
+    let refs: Vec<TopicRef> = refs.into_iter().map(|r| r.expect("every topic placed")).collect();
+    for r in &refs {
+        sizes[r.cluster as usize] += 1;
+    }
+    (refs, Centroids { dim, sizes, data: prev.centroids.data.clone() }, slots, false)
+}
+
+/// Exact nearest topics by meaning for every live topic: (entry, cosine), best first, ties by entry order (id order).
+fn similar_lists(entries: &[Entry]) -> Vec<Vec<(usize, f32)>> {
+    let norms: Vec<f32> = entries.iter().map(|e| (dot_i8(&e.vector.codes, &e.vector.codes) as f32).sqrt()).collect();
+    (0..entries.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut hits: Vec<(usize, f32)> = (0..entries.len())
+                .filter(|&j| j != i)
+                .map(|j| (j, round(cosine_i8(&entries[i].vector.codes, norms[i], &entries[j].vector.codes, norms[j]), 4)))
                 .collect();
-            list.sort_by(|x, y| y.sim.total_cmp(&x.sim).then(x.topic.cmp(&y.topic)));
-            list.truncate(NEIGHBOURS_PER_TOPIC);
-            list
+            let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+            if hits.len() > SIMILAR_PER_TOPIC {
+                hits.select_nth_unstable_by(SIMILAR_PER_TOPIC - 1, order);
+                hits.truncate(SIMILAR_PER_TOPIC);
+            }
+            hits.sort_by(order);
+            hits
         })
         .collect()
 }
 
-/// Writes the index for `topics` with `vectors[i]` the embedding of `topics[i]`.
-pub fn write(out: &Path, topics: &[Topic], vectors: &[Vec<f32>], model: ModelInfo, skipped: usize) -> Result<Manifest> {
-    assert_eq!(topics.len(), vectors.len(), "one vector per topic");
-    let metas: Vec<TopicMeta> = topics.iter().map(topic_meta).collect();
-    let topics_bytes = serde_json::to_vec(&metas).expect("topic metadata serialises");
-    let vectors_bytes = Vectors::quantise(vectors, model.dim).to_bytes();
-    let neighbours_bytes = serde_json::to_vec(&neighbours(topics)).expect("neighbours serialise");
+/// The lexical document of a topic: its title (twice: titles say most) and its passages.
+pub fn lexical_document(title: &str, passages: &[&str]) -> Vec<String> {
+    let mut doc = lexical::tokens(title);
+    doc.extend(doc.clone());
+    for p in passages {
+        doc.extend(lexical::tokens(p));
+    }
+    doc
+}
 
-    let entry = |role: FileRole, stem: &str, ext: &str, bytes: &[u8]| {
-        let sha = sha256_hex(bytes);
-        FileEntry { role, name: format!("{stem}-{}.{ext}", &sha[..16]), sha256: sha, bytes: bytes.len() as u64 }
-    };
-    let files = vec![
-        (entry(FileRole::Topics, "topics", "json", &topics_bytes), topics_bytes),
-        (entry(FileRole::Vectors, "vectors", "bin", &vectors_bytes), vectors_bytes),
-        (entry(FileRole::Neighbours, "neighbours", "json", &neighbours_bytes), neighbours_bytes),
-    ];
+/// How a fresh build cuts the index.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Topics per cluster to aim for ([`kmeans::TARGET_CLUSTER_SIZE`] by default).
+    pub cluster_size: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { cluster_size: kmeans::TARGET_CLUSTER_SIZE }
+    }
+}
+
+/// Builds every shard and the manifest. `previous` makes it an update;
+/// `pack` (the bytes of the model pack that embedded the entries, if any) is
+/// stored with the index so the browser encodes queries with exactly it.
+pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: Option<&Previous>, pack: Option<&[u8]>, opts: BuildOptions) -> Result<Built> {
+    let dim = model.dim;
+    for e in entries {
+        if e.vector.codes.len() != dim || e.passages.iter().any(|(_, v)| v.codes.len() != dim) {
+            return Err(Error::index(&e.card.id, format!("has a vector that is not {dim} wide")));
+        }
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = entries.iter().find(|e| !seen.insert(e.card.id.as_str())) {
+        return Err(Error::Input { location: format!("topic {}", dup.card.id), message: "two topics have this id".into() });
+    }
+    // Id order makes everything below independent of the source's order.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by(|&a, &b| entries[a].card.id.cmp(&entries[b].card.id));
+    let entries: Vec<Entry> = order.iter().map(|&i| entries[i].clone()).collect();
+    let n = entries.len();
+
+    let (refs, centroids, slots, reclustered) = place(&entries, dim, opts.cluster_size.max(1), previous);
+    let k = centroids.len();
+
+    // Links between topics.
+    let similar = similar_lists(&entries);
+    let cp = CoParticipation::build(n, entries.iter().enumerate().flat_map(|(i, e)| e.participants.iter().map(move |u| (i, u.as_str()))));
+    let norms: Vec<f32> = entries.iter().map(|e| (dot_i8(&e.vector.codes, &e.vector.codes) as f32).sqrt()).collect();
+    let cos = |a: usize, b: usize| round(cosine_i8(&entries[a].vector.codes, norms[a], &entries[b].vector.codes, norms[b]), 4);
+
+    // Cards, by cluster and slot.
+    let mut cards: Vec<Vec<Option<TopicCard>>> = slots.iter().map(|&s| vec![None; s]).collect();
+    for (i, e) in entries.iter().enumerate() {
+        let mut card = e.card.clone();
+        card.similar = similar[i].iter().map(|&(j, c)| Similar { topic: refs[j], cos: c }).collect();
+        let mut people: Vec<(usize, f32)> = cp.neighbours(i);
+        people.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        people.truncate(PEOPLE_PER_TOPIC);
+        card.people = people.into_iter().map(|(j, sim)| People { topic: refs[j], sim: round(sim, 2), shared: cp.shared(i, j) as u32, cos: cos(i, j) }).collect();
+        let r = refs[i];
+        cards[r.cluster as usize][r.slot as usize] = Some(card);
+    }
+    let entry_at: HashMap<TopicRef, usize> = refs.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+    let layout = previous.filter(|_| !reclustered).map(|p| p.layout).unwrap_or_else(|| fresh_layout(&entries));
+
+    let mut files: Vec<(FileEntry, Vec<u8>)> = Vec::new();
+    let mut passages_total = 0;
+    for c in 0..k {
+        // Passage chunks of the cluster, then its topics shard that lists them.
+        let mut chunk_entries = Vec::new();
+        let chunk_count = slots[c].div_ceil(layout.passage_chunk as usize);
+        for chunk in 0..chunk_count {
+            let mut metas = Vec::new();
+            let mut vectors = Vectors::new(dim);
+            let lo = chunk * layout.passage_chunk as usize;
+            for s in lo..(lo + layout.passage_chunk as usize).min(slots[c]) {
+                let r = TopicRef { cluster: c as u16, slot: s as u16 };
+                let Some(&i) = entry_at.get(&r) else { continue };
+                let card = cards[c][s].as_mut().expect("placed topics have cards");
+                card.passages = PassageSpan { first: metas.len() as u32, count: entries[i].passages.len() as u32 };
+                for (p, v) in &entries[i].passages {
+                    metas.push(PassageMeta { slot: s as u16, post: p.post.clone(), url: p.url.clone(), kind: p.kind, score: p.score, text: p.text.clone() });
+                    vectors.push(Some(v));
+                }
+            }
+            passages_total += metas.len();
+            let bytes = PassageChunk { passages: metas, vectors }.to_bytes();
+            let entry = FileEntry::for_bytes(FileRole::Passages, passage_chunk_key(c as u16, chunk as u16), &bytes);
+            chunk_entries.push(entry.clone());
+            files.push((entry, bytes));
+        }
+        let shard = TopicsShard { cluster: c as u16, topics: std::mem::take(&mut cards[c]), passage_chunks: chunk_entries };
+        let bytes = serde_json::to_vec(&shard).expect("topics serialise");
+        files.push((FileEntry::for_bytes(FileRole::Topics, c as u32, &bytes), bytes));
+
+        let mut vectors = Vectors::new(dim);
+        for s in 0..slots[c] {
+            let r = TopicRef { cluster: c as u16, slot: s as u16 };
+            vectors.push(entry_at.get(&r).map(|&i| &entries[i].vector));
+        }
+        let bytes = vectors.to_bytes();
+        files.push((FileEntry::for_bytes(FileRole::Vectors, c as u32, &bytes), bytes));
+    }
+    let bytes = centroids.to_bytes();
+    files.push((FileEntry::for_bytes(FileRole::Centroids, 0, &bytes), bytes));
+
+    // Directory buckets.
+    let mut buckets: BTreeMap<u32, DirectoryShard> = (0..layout.directory_buckets).map(|b| (b, DirectoryShard::new())).collect();
+    for (i, e) in entries.iter().enumerate() {
+        let b = super::format::fnv1a(&e.card.id) % layout.directory_buckets;
+        buckets.get_mut(&b).expect("bucket exists").insert(e.card.id.clone(), refs[i]);
+    }
+    for (b, shard) in buckets {
+        let bytes = serde_json::to_vec(&shard).expect("directory serialises");
+        files.push((FileEntry::for_bytes(FileRole::Directory, b, &bytes), bytes));
+    }
+
+    // Lexical postings.
+    let (term_shards, stats, terms) = postings(&entries, &refs, layout.term_buckets);
+    for (b, shard) in term_shards.into_iter().enumerate() {
+        let bytes = shard.to_bytes();
+        files.push((FileEntry::for_bytes(FileRole::Terms, b as u32, &bytes), bytes));
+    }
+
+    if let Some(pack) = pack {
+        files.push((FileEntry::for_bytes(FileRole::Model, 0, pack), pack.to_vec()));
+    }
+    let mut listed: Vec<FileEntry> = files.iter().filter(|(e, _)| e.role != FileRole::Passages).map(|(e, _)| e.clone()).collect();
+    listed.sort_by(|a, b| (a.role, a.key).cmp(&(b.role, b.key)));
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
         version: FORMAT_VERSION,
         model,
-        topics: topics.len(),
-        files: files.iter().map(|(e, _)| e.clone()).collect(),
-        skipped,
+        counts: Counts { topics: n, clusters: k, passages: passages_total, terms },
+        layout,
+        lexical: stats,
+        left_out,
+        files: listed,
     };
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let tmp = tempfile::Builder::new().prefix(".cairn-index-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
-    for (e, bytes) in &files {
-        let p = tmp.path().join(&e.name);
-        std::fs::write(&p, bytes).map_err(|err| Error::io(&p, err))?;
-    }
-    let mp = tmp.path().join(MANIFEST_FILE);
-    std::fs::write(&mp, &manifest_bytes).map_err(|e| Error::io(&mp, e))?;
-    replace_dir(tmp.keep().as_path(), out)?;
-    Ok(manifest)
+    Ok(Built { manifest, files, reclustered })
 }
 
-/// Moves `new` to `out`, replacing what was there with two renames.
-pub fn replace_dir(new: &Path, out: &Path) -> Result<()> {
-    if out.exists() {
-        let old = out.with_file_name(format!(".{}.old-{}", out.file_name().and_then(|n| n.to_str()).unwrap_or("index"), std::process::id()));
-        std::fs::rename(out, &old).map_err(|e| Error::io(out, e))?;
-        std::fs::rename(new, out).map_err(|e| Error::io(out, e))?;
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(new, out).map_err(|e| Error::io(out, e))?;
+/// The shard layout a fresh build picks for `entries`.
+fn fresh_layout(entries: &[Entry]) -> Layout {
+    let postings: usize = entries
+        .iter()
+        .map(|e| {
+            let texts: Vec<&str> = e.passages.iter().map(|(p, _)| p.text.as_str()).collect();
+            let mut doc = lexical_document(&e.card.title, &texts);
+            doc.sort_unstable();
+            doc.dedup();
+            doc.len()
+        })
+        .sum();
+    Layout {
+        directory_buckets: entries.len().div_ceil(DIRECTORY_BUCKET_TOPICS).max(1) as u32,
+        term_buckets: (postings * 8).div_ceil(TERMS_SHARD_BYTES).clamp(1, 4096) as u32,
+        passage_chunk: PASSAGE_CHUNK,
     }
+}
+
+/// Terms shards by bucket, the collection statistics and the number of distinct terms.
+fn postings(entries: &[Entry], refs: &[TopicRef], buckets: u32) -> (Vec<TermsShard>, LexicalStats, usize) {
+    let docs: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let texts: Vec<&str> = e.passages.iter().map(|(p, _)| p.text.as_str()).collect();
+            lexical_document(&e.card.title, &texts)
+        })
+        .collect();
+    let total_len: u64 = docs.iter().map(|d| d.len() as u64).sum();
+    let avg_len = if docs.is_empty() { 0.0 } else { total_len as f32 / docs.len() as f32 };
+    // term -> [(entry, tf, len)], entries in id order.
+    let mut by_term: BTreeMap<&str, Vec<(usize, u32, u32)>> = BTreeMap::new();
+    for (i, d) in docs.iter().enumerate() {
+        let (tf, len) = lexical::term_counts(d);
+        let mut terms: Vec<(&str, u32)> = tf.into_iter().collect();
+        terms.sort_unstable();
+        for (t, f) in terms {
+            by_term.entry(t).or_default().push((i, f, len));
+        }
+    }
+    let terms = by_term.len();
+    let mut shards: Vec<TermsShard> = (0..buckets.max(1)).map(|_| TermsShard { terms: Vec::new(), postings: Vec::new() }).collect();
+    for (term, mut list) in by_term {
+        let df = list.len() as u32;
+        // Highest impact first (the order in which a pruned list keeps them), ties by id.
+        list.sort_by(|a, b| lexical::impact(b.1, b.2, avg_len).total_cmp(&lexical::impact(a.1, a.2, avg_len)).then(a.0.cmp(&b.0)));
+        list.truncate(lexical::MAX_POSTINGS);
+        let shard = &mut shards[lexical::bucket(term, buckets) as usize];
+        shard.terms.push(TermEntry { term: term.to_string(), df, first: shard.postings.len() as u32, count: list.len() as u32 });
+        shard.postings.extend(list.into_iter().map(|(i, tf, len)| Posting { topic: refs[i], tf: tf.min(u16::MAX as u32) as u16, len: len.min(u16::MAX as u32) as u16 }));
+    }
+    (shards, LexicalStats { docs: entries.len() as u32, avg_len }, terms)
+}
+
+/// What [`write`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Shards written (new content).
+    pub written: usize,
+    /// Shards already present with the same content.
+    pub kept: usize,
+    /// Shards deleted (listed by neither the new nor the previous manifest).
+    pub removed: usize,
+    /// Bytes written, manifest included.
+    pub bytes_written: u64,
+}
+
+/// Whether `name` looks like a shard this module writes (`stem-key-hash.ext`).
+fn is_shard_name(name: &str) -> bool {
+    ["centroids-", "directory-", "topics-", "vectors-", "terms-", "passages-", "neighbours-", "model-"].iter().any(|p| name.starts_with(p))
+        && (name.ends_with(".json") || name.ends_with(".bin") || name.ends_with(".cpk"))
+}
+
+/// Every shard name the index in `dir` refers to now (any format version), for garbage collection.
+fn referenced(dir: &Path) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let Ok(bytes) = std::fs::read(dir.join(MANIFEST_FILE)) else { return names };
+    let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return names };
+    for f in m["files"].as_array().into_iter().flatten() {
+        if let Some(name) = f["name"].as_str() {
+            names.insert(name.to_string());
+            if f["role"] == "topics" {
+                if let Ok(t) = std::fs::read(dir.join(name)).map_err(|_| ()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|_| ())) {
+                    for c in t["passage_chunks"].as_array().into_iter().flatten() {
+                        if let Some(n) = c["name"].as_str() {
+                            names.insert(n.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".cairn-tmp-").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| Error::io(tmp.path().to_path_buf(), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::io(tmp.path().to_path_buf(), e))?;
+    }
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Writes `built` into the index directory `out` (see the module docs).
+/// Refuses a directory that is not empty and holds no index.
+pub fn write(out: &Path, built: &Built, progress: &dyn Fn()) -> Result<WriteReport> {
+    if out.exists() {
+        if !out.is_dir() {
+            return Err(Error::index(out.display().to_string(), "exists and is not a directory"));
+        }
+        let empty = std::fs::read_dir(out).map_err(|e| Error::io(out, e))?.next().is_none();
+        if !empty && !out.join(MANIFEST_FILE).is_file() {
+            return Err(Error::index(out.display().to_string(), "is not empty and holds no Cairn index (no manifest.json); refusing to write into it"));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let previous = referenced(out);
+    let mut report = WriteReport::default();
+    for (entry, bytes) in &built.files {
+        let path = out.join(&entry.name);
+        let same = std::fs::read(&path).is_ok_and(|have| super::format::verify(entry, &have).is_ok());
+        if same {
+            report.kept += 1;
+        } else {
+            write_atomically(&path, bytes)?;
+            report.written += 1;
+            report.bytes_written += bytes.len() as u64;
+        }
+        progress();
+    }
+    let manifest = serde_json::to_vec_pretty(&built.manifest).expect("manifest serialises");
+    write_atomically(&out.join(MANIFEST_FILE), &manifest)?;
+    report.bytes_written += manifest.len() as u64;
+
+    let current: HashSet<&str> = built.files.iter().map(|(e, _)| e.name.as_str()).collect();
+    for item in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
+        let item = item.map_err(|e| Error::io(out, e))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        let stale_tmp = name.starts_with(".cairn-tmp-");
+        if (is_shard_name(&name) && !current.contains(name.as_str()) && !previous.contains(&name)) || stale_tmp {
+            std::fs::remove_file(item.path()).map_err(|e| Error::io(item.path(), e))?;
+            report.removed += usize::from(!stale_tmp);
+        }
+    }
+    Ok(report)
 }

@@ -1,33 +1,47 @@
-//! Nearest topics by cosine similarity over the int8 index vectors.
+//! Vector search over int8 topic vectors: exact scoring within clusters, and
+//! the choice of which clusters a query visits (inverted-file search).
 //!
-//! Exact (brute force) scoring: every topic is scored, the best `k` kept.
-//! The same functions run in the CLI and, compiled to wasm, in the browser.
+//! A query visits clusters in order of centroid similarity until it has seen
+//! at least [`MIN_CANDIDATES`] topics, so any index up to that size is
+//! searched exhaustively (and answers exactly as brute force does) while a
+//! large one fetches only the few shards nearest the query.
 
-use super::format::{Index, Vectors};
-use crate::error::{Error, Result};
+use super::format::{Centroids, TopicRef, Vectors};
+use super::store::{Needs, Store};
 use std::cmp::Ordering;
 
-/// One result: a topic (by position in the index) and its cosine similarity.
+/// Topics a query scores at least (when the index has that many).
+pub const MIN_CANDIDATES: usize = 2048;
+/// Clusters a query visits at least (when the index has that many).
+pub const MIN_CLUSTERS: usize = 3;
+
+/// One result: a topic (by position in whatever was searched) and its cosine similarity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
-    /// Position of the topic in [`Index::topics`].
+    /// Position of the row in the searched vectors.
     pub index: usize,
     /// Cosine similarity in [-1, 1].
     pub score: f32,
 }
 
 /// Integer dot product of two code rows.
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
 }
 
-/// Euclidean norm of each code row (count,); scales cancel in a cosine.
+/// Euclidean norm of each code row (count,); scales cancel in a cosine. Empty slots give 0.
 pub fn code_norms(v: &Vectors) -> Vec<f32> {
-    (0..v.len()).map(|i| (dot_i8(v.row(i), v.row(i)) as f32).sqrt()).collect()
+    (0..v.len()).map(|i| if v.live(i) { (dot_i8(v.row(i), v.row(i)) as f32).sqrt() } else { 0.0 }).collect()
 }
 
-/// Keeps the `k` best hits, best first; ties go to the lower index so results are deterministic.
-fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+/// Cosine of two code rows given their norms.
+pub fn cosine_i8(a: &[i8], na: f32, b: &[i8], nb: f32) -> f32 {
+    let d = na * nb;
+    if d > 0.0 { dot_i8(a, b) as f32 / d } else { 0.0 }
+}
+
+/// Keeps the `k` best hits, best first; ties go to the lower index.
+pub fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
     let order = |a: &Hit, b: &Hit| b.score.partial_cmp(&a.score).unwrap_or(Ordering::Equal).then(a.index.cmp(&b.index));
     if hits.len() > k && k > 0 {
         hits.select_nth_unstable_by(k - 1, order);
@@ -38,48 +52,14 @@ fn top_k(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
     hits
 }
 
-impl Index {
-    /// Position of the topic with source id `id`.
-    pub fn position(&self, id: &str) -> Option<usize> {
-        self.topics.iter().position(|t| t.id == id)
-    }
-
-    /// The `k` topics most similar to the topic `id`, itself excluded.
-    pub fn related(&self, id: &str, k: usize) -> Result<Vec<Hit>> {
-        let at = self.position(id).ok_or_else(|| Error::NotFound(format!("no topic with id {id:?} in the index")))?;
-        let norms = &self.norms;
-        let me = self.vectors.row(at);
-        let hits = (0..self.vectors.len())
-            .filter(|&i| i != at)
-            .map(|i| {
-                let denom = norms[at] * norms[i];
-                let score = if denom > 0.0 { dot_i8(me, self.vectors.row(i)) as f32 / denom } else { 0.0 };
-                Hit { index: i, score }
-            })
-            .collect();
-        Ok(top_k(hits, k))
-    }
-
-    /// Cosine similarity of the topics at positions `a` and `b`.
-    pub fn similarity(&self, a: usize, b: usize) -> f32 {
-        let denom = self.norms[a] * self.norms[b];
-        if denom > 0.0 { dot_i8(self.vectors.row(a), self.vectors.row(b)) as f32 / denom } else { 0.0 }
-    }
-
-    /// The `k` topics most similar to a query vector (dim,), e.g. an encoded question.
-    pub fn nearest(&self, query: &[f32], k: usize) -> Vec<Hit> {
-        nearest_in(&self.vectors, &self.norms, query, k, None)
-    }
-}
-
-/// Brute force over any int8 vectors: the `k` most similar to `query` (dim,)
-/// by cosine, best first, ties to the lower position, `exclude` left out.
-/// `norms` are the code norms ([`Index::norms`]).
+/// Brute force over int8 vectors: the `k` rows most similar to `query` (dim,)
+/// by cosine, best first, ties to the lower row, `exclude` and empty slots left
+/// out. `norms` are the code norms ([`code_norms`]).
 pub fn nearest_in(vectors: &Vectors, norms: &[f32], query: &[f32], k: usize, exclude: Option<usize>) -> Vec<Hit> {
     assert_eq!(query.len(), vectors.dim, "query width");
     let qn = query.iter().map(|x| x * x).sum::<f32>().sqrt();
     let hits = (0..vectors.len())
-        .filter(|&i| Some(i) != exclude)
+        .filter(|&i| Some(i) != exclude && norms[i] > 0.0)
         .map(|i| {
             let dot: f32 = query.iter().zip(vectors.row(i)).map(|(q, &c)| q * c as f32).sum();
             let denom = qn * norms[i];
@@ -89,19 +69,73 @@ pub fn nearest_in(vectors: &Vectors, norms: &[f32], query: &[f32], k: usize, exc
     top_k(hits, k)
 }
 
+/// The clusters a query visits, nearest centroid first: enough to cover
+/// [`MIN_CANDIDATES`] topics and at least [`MIN_CLUSTERS`] clusters.
+pub fn probe(centroids: &Centroids, query: &[f32]) -> Vec<u16> {
+    let mut order: Vec<(f32, usize)> = (0..centroids.len())
+        .filter(|&c| centroids.sizes[c] > 0)
+        .map(|c| (centroids.row(c).iter().zip(query).map(|(a, b)| a * b).sum(), c))
+        .collect();
+    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut seen = 0usize;
+    let mut out = Vec::new();
+    for (_, c) in order {
+        if seen >= MIN_CANDIDATES && out.len() >= MIN_CLUSTERS {
+            break;
+        }
+        seen += centroids.sizes[c] as usize;
+        out.push(c as u16);
+    }
+    out
+}
+
+/// A topic found by a vector search, with its cosine to the query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopicHit {
+    /// The topic.
+    pub topic: TopicRef,
+    /// Cosine to the query.
+    pub cos: f32,
+}
+
+/// Every live topic of the probed clusters scored against `query` (dim,), or
+/// `None` with `needs` filled while the centroids or a vector shard is missing.
+/// Unordered; the caller ranks (ties must be broken by topic id, not position).
+pub fn search(store: &Store, query: &[f32], needs: &mut Needs) -> Option<Vec<TopicHit>> {
+    let centroids = store.centroids(needs)?;
+    let clusters = probe(centroids, query);
+    let qn = query.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    let mut hits = Vec::new();
+    for c in clusters {
+        let Some(cv) = store.vectors(c, needs) else { continue };
+        for slot in 0..cv.vectors.len() {
+            if cv.norms[slot] == 0.0 {
+                continue;
+            }
+            let dot: f32 = query.iter().zip(cv.vectors.row(slot)).map(|(q, &x)| q * x as f32).sum();
+            hits.push(TopicHit { topic: TopicRef { cluster: c, slot: slot as u16 }, cos: dot / (qn * cv.norms[slot]) });
+        }
+    }
+    needs.is_empty().then_some(hits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn top_k_orders_and_breaks_ties_by_index() {
-        let hits = vec![
-            Hit { index: 0, score: 0.1 },
-            Hit { index: 1, score: 0.9 },
-            Hit { index: 2, score: 0.5 },
-            Hit { index: 3, score: 0.9 },
-        ];
+        let hits = vec![Hit { index: 0, score: 0.1 }, Hit { index: 1, score: 0.9 }, Hit { index: 2, score: 0.5 }, Hit { index: 3, score: 0.9 }];
         let got: Vec<usize> = top_k(hits, 3).iter().map(|h| h.index).collect();
         assert_eq!(got, vec![1, 3, 2]);
+    }
+
+    #[test]
+    fn probing_covers_enough_topics_nearest_first() {
+        let c = Centroids { dim: 2, sizes: vec![1500, 1000, 0, 10], data: vec![1.0, 0.0, 0.0, 1.0, 0.7, 0.7, -1.0, 0.0] };
+        // Nearest to (0.9, 0.1): cluster 0, then 1 (the empty cluster 2 is skipped), then 3.
+        assert_eq!(probe(&c, &[0.9, 0.1]), vec![0, 1, 3]);
+        let small = Centroids { dim: 2, sizes: vec![5, 5], data: vec![1.0, 0.0, 0.0, 1.0] };
+        assert_eq!(probe(&small, &[0.0, 1.0]), vec![1, 0], "small indexes are searched exhaustively");
     }
 }

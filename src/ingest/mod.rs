@@ -5,7 +5,11 @@
 //! threads. Everything downstream (embedding, the index, the demo forum) reads
 //! topics and nothing else, so a new importer only has to produce them.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod discourse;
 pub mod html;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod jsonl;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod stackexchange;
 
@@ -63,6 +67,8 @@ pub struct Comment {
 pub struct Answer {
     /// The source's post id.
     pub id: String,
+    /// Link to this answer (the thread's URL with the post's anchor, or the post's own URL).
+    pub url: String,
     /// Who wrote it.
     pub author: Author,
     /// ISO 8601 creation time.
@@ -160,6 +166,16 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// A record left out on purpose: what an anonymous visitor may not see
+/// (private, restricted, deleted) never enters a public index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Excluded {
+    /// File and position, e.g. "forum.jsonl line 3" or "t/12.json post 4".
+    pub location: String,
+    /// Why, e.g. "not public", "restricted category", "private message", "deleted".
+    pub reason: String,
+}
+
 /// The outcome of an import: topics plus an honest account of what was left out.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Import {
@@ -167,4 +183,44 @@ pub struct Import {
     pub topics: Vec<Topic>,
     /// Records that were malformed or could not be attached to a topic.
     pub skipped: Vec<Skipped>,
+    /// Records left out because they are not public.
+    pub excluded: Vec<Excluded>,
+}
+
+impl Import {
+    /// What was left out, as an index manifest records it: counts by reason.
+    pub fn left_out(&self) -> crate::index::format::LeftOut {
+        let mut excluded = std::collections::BTreeMap::new();
+        for e in &self.excluded {
+            *excluded.entry(e.reason.clone()).or_insert(0u64) += 1;
+        }
+        crate::index::format::LeftOut { excluded, malformed: self.skipped.len() as u64 }
+    }
+}
+
+/// Orders answers (accepted first, then by score) and comments (by time), and
+/// lists every participation in time order. Every importer ends with this.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn finish(topic: &mut Topic) {
+    topic.answers.sort_by(|a, b| b.accepted.cmp(&a.accepted).then(b.score.cmp(&a.score)).then(a.created.cmp(&b.created)));
+    topic.comments.sort_by(|a, b| a.created.cmp(&b.created));
+    let mut people = Vec::new();
+    let mut add = |who: &Author, role: Role, at: &str| {
+        if let Some(user) = &who.id {
+            people.push(Participation { user: user.clone(), role, at: at.to_string() });
+        }
+    };
+    add(&topic.author, Role::Asked, &topic.created);
+    for c in &topic.comments {
+        add(&c.author, Role::Commented, &c.created);
+    }
+    for a in &mut topic.answers {
+        a.comments.sort_by(|x, y| x.created.cmp(&y.created));
+        add(&a.author, Role::Answered, &a.created);
+        for c in &a.comments {
+            add(&c.author, Role::Commented, &c.created);
+        }
+    }
+    people.sort_by(|a, b| a.at.cmp(&b.at));
+    topic.participants = people;
 }

@@ -6,7 +6,7 @@
 //! disturbing the rows around it.
 
 use super::html;
-use super::{Answer, Author, Comment, Import, Link, LinkKind, Participation, Role, Skipped, Topic};
+use super::{Answer, Author, Comment, Excluded, Import, Link, LinkKind, Skipped, Topic};
 use crate::error::{Error, Result};
 use quick_xml::events::Event;
 use std::collections::HashMap;
@@ -115,10 +115,18 @@ pub fn import(dir: &Path, url_template: &str) -> Result<Import> {
 
     // Pass 1: questions become topics; answers are kept aside with their parent.
     let mut topics: Vec<Topic> = Vec::new();
+    let mut excluded: Vec<Excluded> = Vec::new();
+    let mut deleted: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut topic_of_id: HashMap<String, usize> = HashMap::new();
     let mut accepted: HashMap<usize, String> = HashMap::new();
     let mut answers: Vec<(String, Answer, String)> = Vec::new(); // (parent id, answer, location)
     for row in &posts {
+        if row.get("DeletionDate").is_some() {
+            // Some exports (SEDE, newer dumps) keep deleted posts with a DeletionDate: never index them.
+            excluded.push(Excluded { location: row.location.clone(), reason: "deleted".into() });
+            deleted.extend(row.get("Id").map(str::to_string));
+            continue;
+        }
         let result = (|| -> Result<(), Skipped> {
             let id = row.require("Id")?.to_string();
             let kind = row.int("PostTypeId")?.ok_or_else(|| row.skip("missing attribute PostTypeId".into()))?;
@@ -156,6 +164,7 @@ pub fn import(dir: &Path, url_template: &str) -> Result<Import> {
                     answers.push((
                         parent,
                         Answer {
+                            url: String::new(), // the question's URL is known once the answer joins it
                             id,
                             author: author(row, "OwnerUserId", "OwnerDisplayName"),
                             created,
@@ -180,17 +189,27 @@ pub fn import(dir: &Path, url_template: &str) -> Result<Import> {
     // Pass 2: answers join their question.
     let mut answer_owner: HashMap<String, (usize, usize)> = HashMap::new(); // answer id -> (topic, answer index)
     for (parent, mut answer, location) in answers {
+        if deleted.contains(&parent) {
+            excluded.push(Excluded { location, reason: "answer to a deleted question".into() });
+            deleted.insert(answer.id);
+            continue;
+        }
         let Some(&t) = topic_of_id.get(&parent) else {
             skipped.push(Skipped { location, reason: format!("answer {} belongs to question {parent}, which is not in the dump", answer.id) });
             continue;
         };
         answer.accepted = accepted.get(&t) == Some(&answer.id);
+        answer.url = format!("{}#answer-{}", topics[t].url, answer.id);
         answer_owner.insert(answer.id.clone(), (t, topics[t].answers.len()));
         topics[t].answers.push(answer);
     }
 
     // Pass 3: comments join the question or answer they are on.
     for row in &comments {
+        if row.get("PostId").is_some_and(|p| deleted.contains(p)) {
+            excluded.push(Excluded { location: row.location.clone(), reason: "comment on a deleted post".into() });
+            continue;
+        }
         let result = (|| -> Result<(), Skipped> {
             let post = row.require("PostId")?;
             let comment = Comment {
@@ -239,35 +258,9 @@ pub fn import(dir: &Path, url_template: &str) -> Result<Import> {
     }
 
     for topic in &mut topics {
-        finish(topic);
+        super::finish(topic);
     }
-    Ok(Import { topics, skipped })
-}
-
-/// Orders answers (accepted first, then by score) and comments (by time), and
-/// lists every participation in time order.
-fn finish(topic: &mut Topic) {
-    topic.answers.sort_by(|a, b| b.accepted.cmp(&a.accepted).then(b.score.cmp(&a.score)).then(a.created.cmp(&b.created)));
-    topic.comments.sort_by(|a, b| a.created.cmp(&b.created));
-    let mut people = Vec::new();
-    let mut add = |who: &Author, role: Role, at: &str| {
-        if let Some(user) = &who.id {
-            people.push(Participation { user: user.clone(), role, at: at.to_string() });
-        }
-    };
-    add(&topic.author, Role::Asked, &topic.created);
-    for c in &topic.comments {
-        add(&c.author, Role::Commented, &c.created);
-    }
-    for a in &mut topic.answers {
-        a.comments.sort_by(|x, y| x.created.cmp(&y.created));
-        add(&a.author, Role::Answered, &a.created);
-        for c in &a.comments {
-            add(&c.author, Role::Commented, &c.created);
-        }
-    }
-    people.sort_by(|a, b| a.at.cmp(&b.at));
-    topic.participants = people;
+    Ok(Import { topics, skipped, excluded })
 }
 
 #[cfg(test)]
