@@ -278,6 +278,9 @@ pub struct IndexBench {
     pub recall10: f64,
     /// Questions the recall is measured on.
     pub queries: usize,
+    /// Mean recall@10 of the nearest-topic lists stored on the cards against brute force
+    /// (exact up to [`build::EXACT_SIMILAR_LIMIT`] topics), over 200 sampled topics.
+    pub similar_recall10: f64,
 }
 
 /// Builds an index of `n` synthetic topics in `out` and measures it (see [`IndexBench`]).
@@ -344,6 +347,37 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
     all.load_all()?;
     let store = &all.store;
     let k = store.clusters();
+    // Brute force: every live vector's cosine to `q`, best 10 (ties by position), `skip` left out.
+    let exact_top10 = |q: &[f32], skip: Option<TopicRef>| -> Vec<TopicRef> {
+        let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        let mut every: Vec<search::TopicHit> = Vec::new();
+        for c in 0..k as u16 {
+            let cv = store.vectors(c, &mut Needs::default()).expect("loaded");
+            for s in (0..cv.vectors.len()).filter(|&s| cv.norms[s] > 0.0) {
+                let r = TopicRef { cluster: c, slot: s as u16 };
+                if Some(r) == skip {
+                    continue;
+                }
+                let dot: f32 = q.iter().zip(cv.vectors.row(s)).map(|(a, &b)| a * b as f32).sum();
+                every.push(search::TopicHit { topic: r, cos: dot / (qn * cv.norms[s]) });
+            }
+        }
+        every.sort_by(|a, b| b.cos.total_cmp(&a.cos).then((a.topic.cluster, a.topic.slot).cmp(&(b.topic.cluster, b.topic.slot))));
+        every.into_iter().take(10).map(|h| h.topic).collect()
+    };
+    let cards = store.loaded_cards();
+    let sampled: Vec<(TopicRef, &crate::index::format::TopicCard)> = (0..200.min(cards.len())).map(|_| cards[rng.below(cards.len())]).collect();
+    let similar: Vec<f64> = sampled
+        .par_iter()
+        .map(|(r, card)| {
+            let cv = store.vectors(r.cluster, &mut Needs::default()).expect("loaded");
+            let q: Vec<f32> = cv.vectors.row(r.slot as usize).iter().map(|&c| c as f32).collect();
+            let exact = exact_top10(&q, Some(*r));
+            let stored: Vec<TopicRef> = card.similar.iter().take(10).map(|s| s.topic).collect();
+            exact.iter().filter(|x| stored.contains(x)).count() as f64 / exact.len().max(1) as f64
+        })
+        .collect();
+    let similar_recall10 = similar.iter().sum::<f64>() / similar.len().max(1) as f64;
     let qs: Vec<Vec<f32>> = (0..queries).map(|_| forum.encoder.embed(&forum.query(&mut rng))).collect();
     let recalls: Vec<f64> = qs
         .par_iter()
@@ -355,20 +389,7 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
             };
             let mut needs = Needs::default();
             let probed = top(search::search(store, q, &mut needs).expect("every vector shard is loaded"));
-            let every: Vec<search::TopicHit> = (0..k as u16)
-                .flat_map(|c| {
-                    let cv = store.vectors(c, &mut Needs::default()).expect("loaded");
-                    let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                    (0..cv.vectors.len())
-                        .filter(|&s| cv.norms[s] > 0.0)
-                        .map(|s| {
-                            let dot: f32 = q.iter().zip(cv.vectors.row(s)).map(|(a, &b)| a * b as f32).sum();
-                            search::TopicHit { topic: TopicRef { cluster: c, slot: s as u16 }, cos: dot / (qn * cv.norms[s]) }
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            let exact = top(every);
+            let exact = exact_top10(q, None);
             exact.iter().filter(|r| probed.contains(r)).count() as f64 / exact.len().max(1) as f64
         })
         .collect();
@@ -385,6 +406,7 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
         query_fetch_bytes_max: query_max,
         recall10,
         queries,
+        similar_recall10,
     })
 }
 

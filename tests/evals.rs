@@ -47,3 +47,4 @@ fn recommendation_blend_beats_every_baseline_on_the_sample() {
     let blend = m["blend"]["hr10"].as_f64().unwrap();
     assert!(blend >= BLEND_OVER_BEST_BASELINE * best, "blend HR@10 {blend} vs best baseline {best}");
 }
+

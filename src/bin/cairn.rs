@@ -597,6 +597,7 @@ fn bench_index(n: usize, out: Option<PathBuf>, queries: usize) -> Result<()> {
     eprintln!("related topics for one topic: {:.1} KB fetched on average, {:.1} KB at most", kb(r.related_fetch_bytes), kb(r.related_fetch_bytes_max));
     eprintln!("one question (model excluded): {:.1} KB fetched on average, {:.1} KB at most", kb(r.query_fetch_bytes), kb(r.query_fetch_bytes_max));
     eprintln!("recall@10 of the clustered search vs brute force: {:.4} ({} questions)", r.recall10, r.queries);
+    eprintln!("recall@10 of the stored nearest-topic lists vs brute force: {:.4} (200 topics)", r.similar_recall10);
     println!("{}", serde_json::to_string(&r).expect("serialises"));
     Ok(())
 }
@@ -655,6 +656,9 @@ fn eval_duplicates(model: Option<PathBuf>, tsv: PathBuf, method: &str, backend: 
         }
     };
     eprintln!("nDCG@10 {:.4}  Recall@10 {:.4}  MRR@10 {:.4}  ({} queries, {})", report.ndcg10, report.recall10, report.mrr10, report.queries, report.method);
+    if let Some(b) = report.baselines {
+        eprintln!("same run, each side alone: dense nDCG@10 {:.4}, bm25 nDCG@10 {:.4}", b.dense, b.bm25);
+    }
     println!("{}", serde_json::to_string(&report).expect("serialises"));
     Ok(())
 }

@@ -72,6 +72,18 @@ pub struct Report {
     pub method: String,
     /// The model (path) for dense and hybrid runs.
     pub model: String,
+    /// For a hybrid run: nDCG@10 of its two sides alone, from the same vectors and index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baselines: Option<Baselines>,
+}
+
+/// What a hybrid run is compared with, in the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Baselines {
+    /// Dense retrieval alone, nDCG@10.
+    pub dense: f64,
+    /// BM25 alone, nDCG@10.
+    pub bm25: f64,
 }
 
 /// Scores queries with `score(query) -> scores over the corpus` and computes the metrics.
@@ -100,6 +112,7 @@ pub fn evaluate(set: &DuplicateSet, score: impl Fn(usize) -> Vec<f32> + Sync, me
         queries: per_query.len(),
         method: method.into(),
         model: model.into(),
+        baselines: None,
     }
 }
 
@@ -120,12 +133,13 @@ pub fn run_dense(set: &DuplicateSet, vectors: &[Vec<f32>], model: &str) -> Repor
     )
 }
 
-/// Dense and BM25 fused by reciprocal rank ([`crate::rank::fusion`]), equal weights.
+/// Dense and BM25 fused by reciprocal rank ([`crate::rank::fusion`]), equal weights;
+/// [`Report::baselines`] holds each side alone, measured in the same run.
 pub fn run_hybrid(set: &DuplicateSet, vectors: &[Vec<f32>], model: &str) -> Report {
     use crate::rank::fusion::{reciprocal_rank, Ranking};
     let docs: Vec<Vec<String>> = set.corpus.iter().map(|d| bm25::tokenize(d)).collect();
     let index = Bm25::new(&docs);
-    evaluate(
+    let report = evaluate(
         set,
         |q| {
             let dense: Vec<Option<f32>> = vectors.iter().map(|v| Some(v.iter().zip(&vectors[q]).map(|(a, b)| a * b).sum())).collect();
@@ -136,5 +150,6 @@ pub fn run_hybrid(set: &DuplicateSet, vectors: &[Vec<f32>], model: &str) -> Repo
         },
         "hybrid",
         model,
-    )
+    );
+    Report { baselines: Some(Baselines { dense: run_dense(set, vectors, model).ndcg10, bm25: run_bm25(set).ndcg10 }), ..report }
 }

@@ -5,7 +5,8 @@
 //! topic vectors with k-means; an update ([`Previous`]) keeps every unchanged
 //! topic's cluster and slot and the shard layout, so only shards whose content
 //! changed get new names. Links between topics (nearest by meaning,
-//! co-participation) are computed exactly over all topics in both cases.
+//! co-participation) are computed over all topics in both cases (nearest
+//! topics exactly up to [`EXACT_SIMILAR_LIMIT`] topics).
 //!
 //! [`write`] puts the shards into the index directory under their
 //! content-addressed names, then replaces `manifest.json` in one rename: a
@@ -206,16 +207,36 @@ fn place(entries: &[Entry], dim: usize, cluster_size: usize, previous: Option<&P
     (refs, Centroids { dim, sizes, data: prev.centroids.data.clone() }, slots, false)
 }
 
-/// Exact nearest topics by meaning for every live topic: (entry, cosine), best first, ties by entry order (id order).
-fn similar_lists(entries: &[Entry]) -> Vec<Vec<(usize, f32)>> {
+/// Up to this many topics, nearest-topic lists are exact (every pair compared);
+/// above, each topic compares with the topics of its nearest clusters only, as
+/// a query does ([`super::search::probe`]): O(N) instead of O(N^2). `cairn
+/// bench index` measures the recall of both.
+pub const EXACT_SIMILAR_LIMIT: usize = 20_000;
+
+/// Nearest topics by meaning for every live topic: (entry, cosine), best first,
+/// ties by entry order (id order). Exact up to [`EXACT_SIMILAR_LIMIT`] topics,
+/// else from the probed clusters of `refs`/`centroids`.
+fn similar_lists(entries: &[Entry], refs: &[TopicRef], centroids: &Centroids) -> Vec<Vec<(usize, f32)>> {
     let norms: Vec<f32> = entries.iter().map(|e| (dot_i8(&e.vector.codes, &e.vector.codes) as f32).sqrt()).collect();
+    let members: Vec<Vec<usize>> = if entries.len() > EXACT_SIMILAR_LIMIT {
+        let mut m = vec![Vec::new(); centroids.len()];
+        for (i, r) in refs.iter().enumerate() {
+            m[r.cluster as usize].push(i);
+        }
+        m
+    } else {
+        Vec::new()
+    };
     (0..entries.len())
         .into_par_iter()
         .map(|i| {
-            let mut hits: Vec<(usize, f32)> = (0..entries.len())
-                .filter(|&j| j != i)
-                .map(|j| (j, round(cosine_i8(&entries[i].vector.codes, norms[i], &entries[j].vector.codes, norms[j]), 4)))
-                .collect();
+            let score = |j: usize| (j, round(cosine_i8(&entries[i].vector.codes, norms[i], &entries[j].vector.codes, norms[j]), 4));
+            let mut hits: Vec<(usize, f32)> = if members.is_empty() {
+                (0..entries.len()).filter(|&j| j != i).map(score).collect()
+            } else {
+                let q = dequantised_unit(&entries[i].vector);
+                super::search::probe(centroids, &q).into_iter().flat_map(|c| members[c as usize].iter().copied()).filter(|&j| j != i).map(score).collect()
+            };
             let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
             if hits.len() > SIMILAR_PER_TOPIC {
                 hits.select_nth_unstable_by(SIMILAR_PER_TOPIC - 1, order);
@@ -274,7 +295,7 @@ pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: O
     let k = centroids.len();
 
     // Links between topics.
-    let similar = similar_lists(&entries);
+    let similar = similar_lists(&entries, &refs, &centroids);
     let cp = CoParticipation::build(n, entries.iter().enumerate().flat_map(|(i, e)| e.participants.iter().map(move |u| (i, u.as_str()))));
     let norms: Vec<f32> = entries.iter().map(|e| (dot_i8(&e.vector.codes, &e.vector.codes) as f32).sqrt()).collect();
     let cos = |a: usize, b: usize| round(cosine_i8(&entries[a].vector.codes, norms[a], &entries[b].vector.codes, norms[b]), 4);

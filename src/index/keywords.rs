@@ -36,7 +36,8 @@ const STOPWORDS: &[&str] = &[
     "work", "works", "would", "yes", "yet", "you", "your",
 ];
 
-fn is_stopword(w: &str) -> bool {
+/// Whether `w` (lowercase) is a function word too common to mean anything on its own.
+pub fn is_stopword(w: &str) -> bool {
     STOPWORDS.binary_search(&w).is_ok()
 }
 
