@@ -26,7 +26,7 @@ pub struct DemoSite<'a> {
     pub index_url: &'a str,
 }
 
-/// Writes `index.html`, `forum.css`, `favicon.svg` and `questions/{id}/index.html` for every topic into `out`.
+/// Writes `index.html`, `ask/`, `new/`, `forum.css`, `favicon.svg` and `questions/{id}/index.html` for every topic into `out`; returns the pages written.
 pub fn write(out: &Path, site: &DemoSite, topics: &[Topic]) -> Result<usize> {
     let write_file = |rel: &str, body: &str| -> Result<()> {
         let p = out.join(rel);
@@ -38,10 +38,12 @@ pub fn write(out: &Path, site: &DemoSite, topics: &[Topic]) -> Result<usize> {
     write_file("forum.css", FORUM_CSS)?;
     write_file("favicon.svg", FAVICON_SVG)?;
     write_file("index.html", &topic_list(site, topics))?;
+    write_file("ask/index.html", &ask_page(site))?;
+    write_file("new/index.html", &new_topic_page(site))?;
     for t in topics {
         write_file(&format!("questions/{}/index.html", path_segment(&t.id)), &topic_page(site, t))?;
     }
-    Ok(topics.len() + 1)
+    Ok(topics.len() + 3)
 }
 
 /// Ids become directory names: keep them to a safe alphabet.
@@ -59,10 +61,10 @@ fn page(site: &DemoSite, title: &str, main: &str, aside: &str) -> String {
 <title>{title} · {site_name}</title>
 <link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/forum.css">
-<script type="module" src="{script}" data-index="{index}"></script>
+<script type="module" src="{script}" data-index="{index}" data-new-topic="/new/?title={{title}}"></script>
 </head>
 <body>
-<header class="site"><a class="brand" href="/">{site_name}</a><span class="tagline">a Cairn demo forum</span></header>
+<header class="site"><a class="brand" href="/">{site_name}</a><span class="tagline">a Cairn demo forum</span><nav><a href="/">Questions</a> <a href="/ask/">Ask the forum</a> <a href="/new/">New topic</a></nav></header>
 <div class="layout">
 <main>
 {main}
@@ -116,7 +118,31 @@ fn topic_list(site: &DemoSite, topics: &[Topic]) -> String {
         );
     }
     main.push_str("</ol>");
-    page(site, "All questions", &main, r#"<p class="meta">Open a question: Cairn suggests related topics beside it, computed in your browser.</p>"#)
+    let aside = r#"<cairn-feed limit="8"></cairn-feed>
+<p class="meta">Open a question: Cairn suggests related topics beside it, and this feed learns from what you read. Everything is computed in your browser; your reading history never leaves it.</p>"#;
+    page(site, "All questions", &main, aside)
+}
+
+/// `ask/`: the assistant, full width.
+fn ask_page(site: &DemoSite) -> String {
+    let main = r#"<h1>Ask the forum</h1>
+<p class="meta">Ask a question or paste an error message: Cairn finds the threads and the passages that answer it. The model runs in your browser; nothing you type is sent anywhere.</p>
+<cairn-ask></cairn-ask>"#;
+    page(site, "Ask the forum", main, "")
+}
+
+/// `new/`: a composer that warns, as the title is typed, when the question may already exist.
+fn new_topic_page(site: &DemoSite) -> String {
+    let main = r#"<h1>New topic</h1>
+<form class="compose" onsubmit="event.preventDefault()">
+<label for="new-title">Title</label>
+<input id="new-title" name="title" autocomplete="off" placeholder="What is your question? Be specific.">
+<cairn-duplicates for="new-title"></cairn-duplicates>
+<label for="new-body">Body</label>
+<textarea id="new-body" name="body" rows="8"></textarea>
+<button type="submit" disabled title="This demo does not post">Post (demo)</button>
+</form>"#;
+    page(site, "New topic", main, "")
 }
 
 fn comments_html(comments: &[Comment]) -> String {

@@ -1,11 +1,23 @@
-// Cairn: related topics for forum pages, computed in the visitor's browser.
+// Cairn: related topics, a private "for you" feed and an assistant for forum
+// pages, computed in the visitor's browser.
 //
 //   <script type="module" src="/cairn/cairn.js" data-index="/index/"></script>
-//   <cairn-related topic="1234" limit="8"></cairn-related>
+//   <cairn-related topic="1234" limit="8"></cairn-related>   beside a topic (records the view)
+//   <cairn-feed limit="8"></cairn-feed>                      "for you", from this browser's history
+//   <cairn-ask></cairn-ask>                                  ask a question or paste an error
+//   <cairn-duplicates for="title-input-id"></cairn-duplicates> "may already exist" while composing
+//
+// Script attributes: data-index (required), data-track="off" (record no views),
+// data-lang ("en" or "zh"; default: the page's lang), data-new-topic (a URL with
+// {title}: offered when the assistant finds no confident answer). Keyboard: "/"
+// anywhere outside a text field focuses the assistant's box. Theming: CSS custom
+// properties --cairn-fg, --cairn-bg, --cairn-accent, --cairn-muted,
+// --cairn-border, --cairn-ok, --cairn-radius on the elements or any ancestor.
 //
 // The main thread only renders: the engine (wasm) runs in a module Web Worker.
 // Forum text is only ever set as textContent, never parsed as HTML. Any failure
-// hides the widget; nothing is thrown into the host page.
+// hides the widget; nothing is thrown into the host page. Nothing is sent
+// anywhere but requests for the index's own static files.
 
 const SCRIPT_URL = import.meta.url;
 
@@ -17,18 +29,76 @@ function scriptConfig() {
   return {};
 }
 
+const STRINGS = {
+  en: {
+    related: "Related topics",
+    finding: "Finding related topics…",
+    relatedCount: (n) => `${n} related topics`,
+    answers: (n) => `${n} answer${n === 1 ? "" : "s"}`,
+    forYou: "For you",
+    feedEmpty: "Read a few topics and suggestions for you appear here. Your reading history stays in this browser.",
+    feedBecause: (t) => `Because you read “${t}”`,
+    clear: "Clear my reading history",
+    cleared: "Your reading history was cleared.",
+    askLabel: "Ask a question or paste an error",
+    askButton: "Ask",
+    askPlaceholder: "e.g. How do I measure a qubit in the X basis?",
+    searching: "Searching the forum…",
+    model: (done, total) => (total ? `Loading the model once: ${Math.round(done / 1e6)} of ${Math.round(total / 1e6)} MB…` : "Loading the model once…"),
+    wordsOnly: "Matched by words only (the model could not load).",
+    noAnswer: "No thread answers this confidently. The closest:",
+    nothing: "Nothing in the forum matches this yet.",
+    error: "Read as an error message: matching on its key lines.",
+    threads: (n) => `${n} matching thread${n === 1 ? "" : "s"}`,
+    from: { accepted: "From the accepted answer", answer: "From an answer", question: "From the question" },
+    mayExist: "This may already have been asked:",
+    newTopic: "Ask the community instead",
+  },
+  zh: {
+    related: "相关话题",
+    finding: "正在查找相关话题…",
+    relatedCount: (n) => `${n} 个相关话题`,
+    answers: (n) => `${n} 个回答`,
+    forYou: "为你推荐",
+    feedEmpty: "阅读几个话题后，这里会出现为你推荐的内容。你的阅读记录只保存在此浏览器中。",
+    feedBecause: (t) => `因为你读过“${t}”`,
+    clear: "清除我的阅读记录",
+    cleared: "你的阅读记录已清除。",
+    askLabel: "提问或粘贴错误信息",
+    askButton: "提问",
+    askPlaceholder: "例如：如何在 X 基下测量量子比特？",
+    searching: "正在搜索论坛…",
+    model: (done, total) => (total ? `首次加载模型：${Math.round(done / 1e6)} / ${Math.round(total / 1e6)} MB…` : "首次加载模型…"),
+    wordsOnly: "仅按词语匹配（模型无法加载）。",
+    noAnswer: "没有帖子能确切回答这个问题。最接近的：",
+    nothing: "论坛中暂无匹配内容。",
+    error: "识别为错误信息：按其关键行匹配。",
+    threads: (n) => `${n} 个匹配的帖子`,
+    from: { accepted: "来自被采纳的回答", answer: "来自回答", question: "来自问题" },
+    mayExist: "这个问题可能已经有人问过：",
+    newTopic: "改为向社区提问",
+  },
+};
+
+function strings(el) {
+  const lang = (scriptConfig().lang || el.closest("[lang]")?.getAttribute("lang") || document.documentElement.lang || "en").toLowerCase();
+  return lang.startsWith("zh") ? STRINGS.zh : STRINGS.en;
+}
+
 /** A promise-based channel to the engine worker; created on first use. */
 class EngineClient {
   #worker = null;
   #next = 1;
   #pending = new Map();
   #ready = null;
+  /** Listeners of the worker's model-loading events ({state, loaded, total}). */
+  modelListeners = new Set();
 
   constructor(indexUrl) {
     this.indexUrl = indexUrl;
   }
 
-  #call(type, payload) {
+  #call(type, payload = {}) {
     return new Promise((resolve, reject) => {
       const id = this.#next++;
       this.#pending.set(id, { resolve, reject });
@@ -39,6 +109,10 @@ class EngineClient {
   #start() {
     this.#worker = new Worker(new URL("./cairn-worker.js", SCRIPT_URL), { type: "module", name: "cairn" });
     this.#worker.onmessage = ({ data }) => {
+      if (data?.event === "model") {
+        for (const f of this.modelListeners) f(data);
+        return;
+      }
       const p = this.#pending.get(data.id);
       if (!p) return;
       this.#pending.delete(data.id);
@@ -58,9 +132,9 @@ class EngineClient {
     return this.#ready;
   }
 
-  async related(topic, k) {
+  async request(type, payload) {
     await this.ready();
-    return this.#call("related", { topic, k });
+    return this.#call(type, payload);
   }
 }
 
@@ -84,27 +158,52 @@ function safeHref(url) {
   }
 }
 
+// Which suggestion the visitor followed: remembered for the next page's view record.
+const CLICK_KEY = "cairn:followed";
+function rememberClick(id) {
+  try {
+    sessionStorage.setItem(CLICK_KEY, String(id));
+  } catch {}
+}
+function takeClick(id) {
+  try {
+    const hit = sessionStorage.getItem(CLICK_KEY) === String(id);
+    sessionStorage.removeItem(CLICK_KEY);
+    return hit;
+  } catch {
+    return false;
+  }
+}
+
 const STYLE = `
 :host { display: block; font: inherit; color: var(--cairn-fg, inherit);
   --_accent: var(--cairn-accent, #0969da); --_muted: var(--cairn-muted, #59636e);
-  --_line: var(--cairn-border, #d1d9e0); --_bg: var(--cairn-bg, transparent); --_ok: var(--cairn-ok, #1a7f37); }
+  --_line: var(--cairn-border, #d1d9e0); --_bg: var(--cairn-bg, transparent); --_ok: var(--cairn-ok, #1a7f37);
+  --_mark: var(--cairn-mark, #fff8c5); }
 @media (prefers-color-scheme: dark) {
   :host { --_accent: var(--cairn-accent, #4493f8); --_muted: var(--cairn-muted, #9198a1);
-    --_line: var(--cairn-border, #3d444d); --_ok: var(--cairn-ok, #3fb950); }
+    --_line: var(--cairn-border, #3d444d); --_ok: var(--cairn-ok, #3fb950); --_mark: var(--cairn-mark, #bb800926); }
 }
 :host([hidden]) { display: none; }
 section { background: var(--_bg); border: 1px solid var(--_line); border-radius: var(--cairn-radius, 8px); padding: .75rem 1rem; }
 h2 { font-size: 1rem; margin: 0 0 .5rem; }
+h3 { font-size: .9rem; margin: .75rem 0 .25rem; color: var(--_muted); font-weight: 600; }
 ol { list-style: none; margin: 0; padding: 0; }
 li { padding: .45rem 0; border-top: 1px solid var(--_line); }
 li:first-child { border-top: 0; }
 a { color: var(--_accent); text-decoration: none; }
 a:hover { text-decoration: underline; }
-a:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; border-radius: 2px; }
+a:focus-visible, button:focus-visible, textarea:focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; border-radius: 2px; }
 .meta { display: block; color: var(--_muted); font-size: .8em; margin-top: .15rem; }
 .ok { color: var(--_ok); }
 .status { color: var(--_muted); font-size: .9em; margin: 0; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
+form { display: flex; gap: .5rem; align-items: flex-start; margin-bottom: .5rem; }
+textarea { flex: 1; font: inherit; min-height: 2.6em; padding: .4rem .5rem; border: 1px solid var(--_line); border-radius: 6px; background: transparent; color: inherit; resize: vertical; }
+button { font: inherit; padding: .4rem .9rem; border: 1px solid var(--_line); border-radius: 6px; background: transparent; color: var(--_accent); cursor: pointer; }
+button.link { border: 0; padding: 0; font-size: .8em; color: var(--_muted); text-decoration: underline; margin-top: .5rem; }
+blockquote { margin: .35rem 0 0; padding: .3rem .6rem; border-left: 3px solid var(--_line); font-size: .9em; white-space: pre-wrap; overflow-wrap: anywhere; }
+mark { background: var(--_mark); color: inherit; border-radius: 2px; }
 `;
 
 let sheet = null;
@@ -116,79 +215,305 @@ function styleSheet() {
   return sheet;
 }
 
-/** <cairn-related topic="ID" limit="8">: topics related to the one on this page. */
-class CairnRelated extends HTMLElement {
-  #root = null;
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "text") e.textContent = v;
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v);
+  }
+  e.append(...children);
+  return e;
+}
+
+/** One suggestion: a link (text only), its answers and its reason. `null` when its URL is not http(s). */
+function suggestionItem(item, t) {
+  const href = safeHref(item.url);
+  if (!href) return null;
+  const a = el("a", { href, text: item.title });
+  a.addEventListener("click", () => rememberClick(item.id));
+  const answers = el("span", { text: t.answers(item.answers ?? 0) });
+  if (item.accepted) {
+    answers.className = "ok";
+    answers.textContent += " ✓";
+  }
+  const meta = el("span", { class: "meta" }, answers);
+  if (item.reason) meta.append(` · ${item.reason}`);
+  return el("li", {}, a, meta);
+}
+
+/** `text` with the UTF-16 `[start, end)` ranges wrapped in <mark>, built from text nodes only. */
+function highlighted(text, ranges = []) {
+  const out = el("blockquote");
+  let at = 0;
+  for (const [start, end] of [...ranges].sort((a, b) => a[0] - b[0])) {
+    if (start < at || end > text.length || end <= start) continue;
+    out.append(text.slice(at, start), el("mark", { text: text.slice(start, end) }));
+    at = end;
+  }
+  out.append(text.slice(at));
+  return out;
+}
+
+/** Shared behaviour: a shadow root with the style sheet; failures hide the element. */
+class CairnElement extends HTMLElement {
+  root = null;
+  t = STRINGS.en;
 
   connectedCallback() {
     try {
-      this.#root ??= this.attachShadow({ mode: "open" });
-      this.#root.adoptedStyleSheets = [styleSheet()];
-      this.#render();
+      this.root ??= this.attachShadow({ mode: "open" });
+      this.root.adoptedStyleSheets = [styleSheet()];
+      this.t = strings(this);
+      Promise.resolve(this.render()).catch((err) => this.fail(err));
     } catch (err) {
-      this.#fail(err);
+      this.fail(err);
     }
   }
 
-  async #render() {
+  fail(err) {
+    this.hidden = true; // degrade: the page simply has no widget
+    console.warn(`cairn: ${this.localName} unavailable:`, err?.message ?? err);
+  }
+
+  section(label) {
+    const s = el("section", { "aria-label": label }, el("h2", { text: label }));
+    const status = el("p", { class: "status", role: "status" });
+    s.append(status);
+    this.root.replaceChildren(s);
+    return { section: s, status };
+  }
+}
+
+/** Records this page's topic as viewed, then the time spent when the page is left. */
+function trackView(topic) {
+  if (scriptConfig().track === "off") return;
+  const clicked = takeClick(topic);
+  const started = performance.now();
+  let sent = false;
+  const e = engine();
+  e.request("viewed", { topic, clicked }).catch(() => {});
+  const leave = (force) => {
+    if (sent || (!force && document.visibilityState !== "hidden")) return;
+    sent = true;
+    const seconds = Math.min(3600, (performance.now() - started) / 1000);
+    e.request("viewed", { topic, seconds }).catch(() => {});
+  };
+  document.addEventListener("visibilitychange", () => leave(false));
+  addEventListener("pagehide", () => leave(true));
+}
+
+/** <cairn-related topic="ID" limit="8">: topics related to the one on this page. */
+class CairnRelated extends CairnElement {
+  async render() {
+    const t = this.t;
     const topic = this.getAttribute("topic");
     const limit = Math.max(1, Math.min(50, parseInt(this.getAttribute("limit") ?? "8", 10) || 8));
-    const section = document.createElement("section");
-    section.setAttribute("aria-label", "Related topics");
-    const heading = document.createElement("h2");
-    heading.textContent = "Related topics";
-    const status = document.createElement("p");
-    status.className = "status";
-    status.setAttribute("role", "status");
-    status.textContent = "Finding related topics…";
-    section.append(heading, status);
-    this.#root.replaceChildren(section);
-    try {
-      if (!topic) throw new Error('<cairn-related> needs a topic="ID" attribute');
-      const { related } = await engine().related(topic, limit);
-      const list = document.createElement("ol");
-      for (const item of related) {
-        const href = safeHref(item.url);
-        if (!href) continue;
-        const li = document.createElement("li");
-        const a = document.createElement("a");
-        a.href = href;
-        a.textContent = item.title;
-        const meta = document.createElement("span");
-        meta.className = "meta";
-        const answers = document.createElement("span");
-        answers.textContent = `${item.answers} answer${item.answers === 1 ? "" : "s"}`;
-        if (item.accepted) {
-          answers.className = "ok";
-          answers.textContent += " ✓";
-        }
-        meta.append(answers);
-        if (item.reason) meta.append(` · ${item.reason}`);
-        li.append(a, meta);
+    const { section, status } = this.section(t.related);
+    status.textContent = t.finding;
+    if (!topic) throw new Error('<cairn-related> needs a topic="ID" attribute');
+    trackView(topic);
+    const { related } = await engine().request("related", { topic, k: limit });
+    const list = el("ol");
+    for (const item of related) {
+      const li = suggestionItem(item, t);
+      if (li) list.append(li);
+    }
+    if (!list.childElementCount) {
+      this.hidden = true;
+      return;
+    }
+    // Still announced to screen readers, no longer shown: the list speaks for itself.
+    status.textContent = t.relatedCount(list.childElementCount);
+    status.className = "status visually-hidden";
+    section.append(list);
+    this.dispatchEvent(new CustomEvent("cairn:shown", { bubbles: true, composed: true, detail: { surface: "related", count: list.childElementCount } }));
+  }
+}
+
+/** <cairn-feed limit="8">: suggestions from this browser's reading history, grouped by interest. */
+class CairnFeed extends CairnElement {
+  async render() {
+    const t = this.t;
+    const limit = Math.max(1, Math.min(50, parseInt(this.getAttribute("limit") ?? "8", 10) || 8));
+    const { section, status } = this.section(t.forYou);
+    const feed = await engine().request("feed", { k: limit });
+    const clear = el("button", { class: "link", type: "button", text: t.clear });
+    clear.addEventListener("click", async () => {
+      try {
+        await engine().request("clear");
+        await this.render();
+        this.root.querySelector(".status").textContent = t.cleared;
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    if (!feed.items.length) {
+      status.textContent = t.feedEmpty;
+      section.append(clear);
+      return;
+    }
+    status.className = "status visually-hidden";
+    status.textContent = t.relatedCount(feed.items.length);
+    const groups = new Map();
+    for (const item of feed.items) {
+      const key = item.interest ?? 0;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(item);
+    }
+    for (const [interest, items] of groups) {
+      const title = feed.interests[interest]?.title;
+      if (title) section.append(el("h3", { text: t.feedBecause(title) }));
+      const list = el("ol");
+      for (const item of items) {
+        // The group's heading already says "because you read X": do not repeat it on every item.
+        const same = `Because you read “${title}”`;
+        const reason = (item.reason ?? "").split(" · ").filter((part) => part !== same).join(" · ");
+        const li = suggestionItem({ ...item, reason }, t);
+        if (!li) continue;
         list.append(li);
       }
-      if (!list.childElementCount) {
-        this.hidden = true;
+      section.append(list);
+    }
+    section.append(clear);
+    this.dispatchEvent(new CustomEvent("cairn:shown", { bubbles: true, composed: true, detail: { surface: "feed", count: feed.items.length } }));
+  }
+}
+
+/** Renders an assistant answer's threads (and their passages) into a list. */
+function answerList(answer, t) {
+  const list = el("ol");
+  for (const th of answer.threads) {
+    const href = safeHref(th.url);
+    if (!href) continue;
+    const a = el("a", { href, text: th.title });
+    a.addEventListener("click", () => rememberClick(th.id));
+    const answers = el("span", { text: t.answers(th.answers ?? 0) });
+    if (th.accepted) {
+      answers.className = "ok";
+      answers.textContent += " ✓";
+    }
+    const li = el("li", {}, a, el("span", { class: "meta" }, answers));
+    for (const p of th.passages ?? []) {
+      const q = highlighted(p.text, p.highlights);
+      const from = safeHref(p.url);
+      const label = t.from[p.kind] ?? t.from.answer;
+      li.append(from ? el("a", { href: from, class: "meta", text: label }) : el("span", { class: "meta", text: label }), q);
+    }
+    list.append(li);
+  }
+  return list;
+}
+
+/** <cairn-ask>: ask a question or paste an error; threads and the passages that answer, with links. */
+class CairnAsk extends CairnElement {
+  async render() {
+    const t = this.t;
+    const { section, status } = this.section(t.askLabel);
+    const id = `cairn-ask-${Math.random().toString(36).slice(2)}`;
+    const input = el("textarea", { id, rows: "2", placeholder: t.askPlaceholder, "aria-label": t.askLabel });
+    const button = el("button", { type: "submit", text: t.askButton });
+    const form = el("form", { role: "search" }, input, button);
+    const results = el("div", { "aria-live": "polite" });
+    section.insertBefore(form, status);
+    section.append(results);
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    const e = engine();
+    const onModel = ({ state, loaded, total }) => {
+      if (state === "loading") status.textContent = t.model(loaded, total);
+    };
+    // "/" outside a text field jumps to the box, as on many forums and docs sites.
+    document.addEventListener("keydown", (ev) => {
+      const target = ev.composedPath()[0];
+      const typing = target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+      if (ev.key === "/" && !typing && !ev.ctrlKey && !ev.metaKey && !ev.altKey && this.isConnected && !this.hidden) {
+        ev.preventDefault();
+        input.focus();
+      }
+    });
+    let asking = 0;
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const text = input.value.trim();
+      if (!text) return;
+      const mine = ++asking;
+      status.textContent = t.searching;
+      e.modelListeners.add(onModel);
+      try {
+        const answer = await e.request("ask", { text, threads: 5, passages: 2 });
+        if (mine !== asking) return;
+        const notes = [];
+        if (answer.mode === "error") notes.push(t.error);
+        if (answer.model?.startsWith("words only")) notes.push(t.wordsOnly);
+        if (!answer.threads.length) notes.push(t.nothing);
+        else if (!answer.confident) notes.push(t.noAnswer);
+        else notes.push(t.threads(answer.threads.length));
+        status.textContent = notes.join(" ");
+        results.replaceChildren(answerList(answer, t));
+        const template = scriptConfig().newTopic;
+        const offer = !answer.confident && template && safeHref(template.replace("{title}", encodeURIComponent(text.slice(0, 200))));
+        if (offer) results.append(el("p", {}, el("a", { href: offer, text: t.newTopic })));
+        this.dispatchEvent(new CustomEvent("cairn:answered", { bubbles: true, composed: true, detail: { confident: answer.confident, count: answer.threads.length } }));
+      } catch (err) {
+        status.textContent = "";
+        this.fail(err);
+      } finally {
+        e.modelListeners.delete(onModel);
+      }
+    });
+  }
+}
+
+/** <cairn-duplicates for="INPUT-ID">: while a new topic's title is typed, threads that may already answer it. */
+class CairnDuplicates extends CairnElement {
+  async render() {
+    const t = this.t;
+    const target = document.getElementById(this.getAttribute("for") ?? "");
+    if (!target) throw new Error('<cairn-duplicates> needs for="ID of the title input"');
+    this.hidden = true;
+    const { section, status } = this.section(t.mayExist);
+    status.className = "status visually-hidden";
+    const results = el("div");
+    section.append(results);
+    section.setAttribute("aria-live", "polite");
+    let timer = 0;
+    let asked = "";
+    const check = async () => {
+      const text = target.value.trim();
+      if (text.split(/\s+/).length < 3 || text === asked) {
+        if (text.split(/\s+/).length < 3) this.hidden = true;
         return;
       }
-      // Still announced to screen readers, no longer shown: the list speaks for itself.
-      status.textContent = `${list.childElementCount} related topics`;
-      status.className = "status visually-hidden";
-      section.append(list);
-      this.dispatchEvent(new CustomEvent("cairn:shown", { bubbles: true, composed: true, detail: { surface: "related", count: list.childElementCount } }));
-    } catch (err) {
-      this.#fail(err);
-    }
-  }
-
-  #fail(err) {
-    this.hidden = true; // degrade: the page simply has no widget
-    console.warn("cairn: related topics unavailable:", err?.message ?? err);
+      asked = text;
+      try {
+        // A higher bar than the assistant's: only warn about likely duplicates.
+        const answer = await engine().request("ask", { text, threads: 3, passages: 0, minCosine: 0.6 });
+        if (asked !== text) return;
+        const likely = { ...answer, threads: answer.confident ? answer.threads : [] };
+        const list = answerList(likely, t);
+        this.hidden = !list.childElementCount;
+        status.textContent = t.threads(list.childElementCount);
+        results.replaceChildren(list);
+      } catch (err) {
+        this.fail(err);
+      }
+    };
+    target.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(check, 600);
+    });
   }
 }
 
 try {
-  if (!customElements.get("cairn-related")) customElements.define("cairn-related", CairnRelated);
+  for (const [name, cls] of [["cairn-related", CairnRelated], ["cairn-feed", CairnFeed], ["cairn-ask", CairnAsk], ["cairn-duplicates", CairnDuplicates]]) {
+    if (!customElements.get(name)) customElements.define(name, cls);
+  }
 } catch (err) {
   console.warn("cairn: could not register widgets:", err?.message ?? err);
 }
