@@ -142,6 +142,122 @@ pub fn dequantise(scheme: Scheme, bytes: &[u8], rows: usize, cols: usize) -> Opt
     Some(out)
 }
 
+/// A quantised (rows, cols) matrix as codes and per-block scales in row-major
+/// order: what a `Q8Block32`, `Q4Block32` or `Q8Row` tensor decodes to, and what
+/// the CPU's integer kernels pack from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QWeights {
+    /// Output features (rows).
+    pub rows: usize,
+    /// Input features (columns).
+    pub cols: usize,
+    /// Columns sharing one scale: 32, or `cols` for one scale per row.
+    pub block: usize,
+    /// (rows, cols) codes; int4 codes are -8..=7.
+    pub codes: Vec<i8>,
+    /// (rows, cols.div_ceil(block)) scales.
+    pub scales: Vec<f32>,
+}
+
+impl QWeights {
+    /// The scale of element (r, k).
+    pub fn scale(&self, r: usize, k: usize) -> f32 {
+        self.scales[r * self.cols.div_ceil(self.block) + k / self.block]
+    }
+
+    /// Stacks layers with the same input (Q, K, V) into one: rows concatenated.
+    /// None when widths or block sizes differ.
+    pub fn stack(parts: &[QWeights]) -> Option<QWeights> {
+        let first = parts.first()?;
+        if parts.iter().any(|p| p.cols != first.cols || p.block != first.block) {
+            return None;
+        }
+        Some(QWeights {
+            rows: parts.iter().map(|p| p.rows).sum(),
+            cols: first.cols,
+            block: first.block,
+            codes: parts.iter().flat_map(|p| p.codes.iter().copied()).collect(),
+            scales: parts.iter().flat_map(|p| p.scales.iter().copied()).collect(),
+        })
+    }
+}
+
+impl QWeights {
+    /// Decodes a tensor stored in `scheme` without dequantising it. None for
+    /// [`Scheme::F32`] or when `bytes` has the wrong length for the shape.
+    pub fn from_stored(scheme: Scheme, bytes: &[u8], rows: usize, cols: usize) -> Option<QWeights> {
+        if bytes.len() != scheme.bytes(rows, cols) {
+            return None;
+        }
+        match scheme {
+            Scheme::F32 => None,
+            Scheme::Q8Row => {
+                let (scales, codes) = bytes.split_at(rows * 4);
+                Some(QWeights {
+                    rows,
+                    cols,
+                    block: cols.max(1),
+                    codes: codes.iter().map(|&c| c as i8).collect(),
+                    scales: scales.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                })
+            }
+            Scheme::Q8Block32 | Scheme::Q4Block32 => {
+                let q4 = scheme == Scheme::Q4Block32;
+                let (block, block_bytes) = if q4 { (Q4_BLOCK, Q4_BLOCK_BYTES) } else { (Q8_BLOCK, Q8_BLOCK_BYTES) };
+                let mut codes = Vec::with_capacity(rows * cols);
+                let mut scales = Vec::with_capacity(rows * cols.div_ceil(block));
+                for row in bytes.chunks_exact(cols.div_ceil(block) * block_bytes) {
+                    let start = codes.len();
+                    for b in row.chunks_exact(block_bytes) {
+                        scales.push(f16::from_le_bytes([b[0], b[1]]).to_f32());
+                        if q4 {
+                            for &byte in &b[2..] {
+                                codes.push((byte & 0x0f) as i8 - 8);
+                                codes.push((byte >> 4) as i8 - 8);
+                            }
+                        } else {
+                            codes.extend(b[2..].iter().map(|&c| c as i8));
+                        }
+                    }
+                    codes.truncate(start + cols);
+                }
+                Some(QWeights { rows, cols, block, codes, scales })
+            }
+        }
+    }
+}
+
+/// Decodes row `r` of a (rows, cols) tensor stored in `scheme` into `out` (cols,),
+/// so that a lookup table (the word embeddings) can stay quantised in memory.
+/// Panics when `bytes` does not fit the shape (callers check with [`Scheme::bytes`]).
+pub fn dequantise_row(scheme: Scheme, bytes: &[u8], rows: usize, cols: usize, r: usize, out: &mut [f32]) {
+    assert!(bytes.len() == scheme.bytes(rows, cols) && r < rows && out.len() == cols, "row {r} of a ({rows}, {cols}) {scheme:?} tensor");
+    match scheme {
+        Scheme::F32 => {
+            for (o, b) in out.iter_mut().zip(bytes[r * cols * 4..(r + 1) * cols * 4].chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        Scheme::Q8Row => {
+            let s = f32::from_le_bytes(bytes[r * 4..r * 4 + 4].try_into().expect("4 bytes"));
+            let codes = &bytes[rows * 4 + r * cols..rows * 4 + (r + 1) * cols];
+            out.iter_mut().zip(codes).for_each(|(o, &c)| *o = c as i8 as f32 * s);
+        }
+        Scheme::Q8Block32 | Scheme::Q4Block32 => {
+            let q4 = scheme == Scheme::Q4Block32;
+            let (block, block_bytes) = if q4 { (Q4_BLOCK, Q4_BLOCK_BYTES) } else { (Q8_BLOCK, Q8_BLOCK_BYTES) };
+            let row_bytes = cols.div_ceil(block) * block_bytes;
+            for (b, chunk) in bytes[r * row_bytes..(r + 1) * row_bytes].chunks_exact(block_bytes).enumerate() {
+                let s = f16::from_le_bytes([chunk[0], chunk[1]]).to_f32();
+                for (i, o) in out[b * block..((b + 1) * block).min(cols)].iter_mut().enumerate() {
+                    let code = if q4 { ((chunk[2 + i / 2] >> (4 * (i % 2))) & 0x0f) as i32 - 8 } else { chunk[2 + i] as i8 as i32 };
+                    *o = code as f32 * s;
+                }
+            }
+        }
+    }
+}
+
 fn amax(v: &[f32]) -> f32 {
     v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
 }
@@ -204,6 +320,31 @@ mod tests {
                 }
             }
             assert!(dequantise(scheme, &bytes[..bytes.len() - 1], rows, cols).is_none());
+        }
+    }
+
+    #[test]
+    fn codes_and_rows_decode_to_what_dequantise_gives() {
+        let (rows, cols) = (4, 70);
+        let d = data(rows * cols);
+        for scheme in [Scheme::F32, Scheme::Q8Row, Scheme::Q8Block32, Scheme::Q4Block32] {
+            let bytes = quantise(scheme, &d, rows, cols);
+            let full = dequantise(scheme, &bytes, rows, cols).unwrap();
+            let mut row = vec![f32::NAN; cols];
+            for r in 0..rows {
+                dequantise_row(scheme, &bytes, rows, cols, r, &mut row);
+                assert_eq!(row, full[r * cols..(r + 1) * cols], "{scheme:?} row {r}");
+            }
+            match QWeights::from_stored(scheme, &bytes, rows, cols) {
+                None => assert_eq!(scheme, Scheme::F32),
+                Some(w) => {
+                    for i in 0..rows * cols {
+                        let (r, c) = (i / cols, i % cols);
+                        assert_eq!(w.codes[i] as f32 * w.scale(r, c), full[i], "{scheme:?} [{r},{c}]");
+                    }
+                    assert!(QWeights::from_stored(scheme, &bytes[1..], rows, cols).is_none());
+                }
+            }
         }
     }
 

@@ -37,7 +37,9 @@ fn fidelity(enc: &Encoder) -> (f32, f32) {
     let texts: Vec<String> = g.cases.iter().map(|c| c.text.clone()).collect();
     let got = enc.embed_many(&texts, &|| {}).unwrap();
     let cos: Vec<f32> = g.cases.iter().zip(&got).map(|(c, v)| common::cosine(&c.embedding, v)).collect();
-    (cos.iter().sum::<f32>() / cos.len() as f32, cos.iter().copied().fold(1.0, f32::min))
+    let (mean, min) = (cos.iter().sum::<f32>() / cos.len() as f32, cos.iter().copied().fold(1.0, f32::min));
+    eprintln!("golden cosine over {} cases: mean {mean:.6}, min {min:.6}", cos.len());
+    (mean, min)
 }
 
 fn build(quant: Quant) -> Vec<u8> {

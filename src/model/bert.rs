@@ -2,7 +2,11 @@
 //! names, and a straight-line forward pass with one named buffer per step.
 
 use super::config::BertConfig;
-use crate::backend::cpu::{self, Linear};
+use crate::backend::cpu::attend::{self, AttnScratch};
+use crate::backend::cpu::isa::Isa;
+use crate::backend::cpu::qlinear::{ActBits, Epilogue, QActs, QLinear, QWeights};
+use crate::backend::cpu::{self, vmath, Linear};
+use crate::quant::{self, Scheme};
 use crate::error::{Error, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
@@ -64,150 +68,264 @@ impl LayerNorm {
     fn load(ck: &dyn TensorSource, name: &str, dim: usize, eps: f32) -> Result<Self> {
         Ok(LayerNorm { gamma: ck.get(&format!("{name}.weight"), &[dim])?, beta: ck.get(&format!("{name}.bias"), &[dim])?, eps })
     }
-    fn forward(&self, x: &mut [f32]) {
-        cpu::layer_norm(x, self.gamma.len(), &self.gamma, &self.beta, self.eps);
+    /// dst (rows, dim) = LN(src (rows, dim)).
+    fn forward(&self, isa: Isa, src: &[f32], dst: &mut [f32]) {
+        vmath::layer_norm(isa, src, dst, self.gamma.len(), &self.gamma, &self.beta, self.eps);
     }
 }
 
-fn linear(ck: &dyn TensorSource, name: &str, out: usize, inp: usize) -> Result<Linear> {
-    let w = ck.get(&format!("{name}.weight"), &[out, inp])?;
-    let b = ck.get(&format!("{name}.bias"), &[out])?;
-    Ok(Linear::new(&w, &b, out, inp))
+/// A dense layer in the precision its weights are stored in: f32 checkpoints
+/// run the f32 kernel (exact), quantised packs the integer kernels on their codes.
+enum Dense {
+    F32(Linear),
+    Quant(QLinear),
+}
+
+impl Dense {
+    /// Loads `name.weight` (out, in) and `name.bias` for each name (Q, K and V are
+    /// stacked into one layer, outputs in the given order). Quantised weights run
+    /// on activations quantised to `bits`.
+    fn load(ck: &dyn TensorSource, names: &[String], out: usize, inp: usize, bits: ActBits) -> Result<Self> {
+        let mut bias = Vec::with_capacity(out * names.len());
+        let mut stored = Vec::with_capacity(names.len());
+        for name in names {
+            let (scheme, bytes) = ck.get_stored(&format!("{name}.weight"), &[out, inp])?;
+            stored.push(QWeights::from_stored(scheme, &bytes, out, inp));
+            bias.extend(ck.get(&format!("{name}.bias"), &[out])?);
+        }
+        if let Some(parts) = stored.into_iter().collect::<Option<Vec<_>>>() {
+            if let Some(w) = QWeights::stack(&parts) {
+                return Ok(Dense::Quant(QLinear::new(&w, &bias, bits)));
+            }
+        }
+        // f32 weights, or quantised ones that cannot share one layout: f32.
+        let mut weight = Vec::with_capacity(out * inp * names.len());
+        for name in names {
+            weight.extend(ck.get(&format!("{name}.weight"), &[out, inp])?);
+        }
+        Ok(Dense::F32(Linear::new(&weight, &bias, out * names.len(), inp)))
+    }
+
+    /// y (rows, out) = epi(x (rows, in) W^T + b); `acts` is scratch for the
+    /// quantised input.
+    fn forward(&self, isa: Isa, x: &[f32], rows: usize, acts: &mut QActs, y: &mut [f32], epi: Epilogue) {
+        match self {
+            Dense::Quant(q) => q.forward(&x[..rows * q.in_dim], rows, acts, &mut y[..rows * q.out_dim], epi, isa),
+            Dense::F32(l) => {
+                let y = &mut y[..rows * l.out_dim];
+                l.forward(&x[..rows * l.in_dim], rows, y);
+                match epi {
+                    Epilogue::None => {}
+                    Epilogue::Gelu => vmath::gelu(isa, y),
+                    Epilogue::Residual(r) => cpu::add_in_place(y, &r[..y.len()]),
+                }
+            }
+        }
+    }
+}
+
+/// The word embedding table, kept as the source stores it (int8 or int4 codes
+/// stay codes: 11.7 MB instead of 47 MB of f32); rows are decoded on lookup.
+struct Table {
+    scheme: Scheme,
+    bytes: Vec<u8>,
+    rows: usize,
+    cols: usize,
 }
 
 /// `embeddings.*`: word + position + token type, then LayerNorm.
 struct Embeddings {
-    word: Vec<f32>,     // (vocab, hidden)
-    position: Vec<f32>, // (max_positions, hidden)
-    token_type0: Vec<f32>, // (hidden,): row 0, every token is segment A
+    word: Table,
+    /// (max_positions, hidden): position rows with token-type row 0 added (every token is segment A).
+    position: Vec<f32>,
     norm: LayerNorm,
 }
 
 /// `encoder.layer.N.*`.
 struct Layer {
-    qkv: Linear,          // hidden -> 3*hidden (query | key | value)
-    attn_out: Linear,     // hidden -> hidden
+    qkv: Dense,           // hidden -> 3*hidden (query | key | value), int16 activations
+    attn_out: Dense,      // hidden -> hidden, + residual
     attn_norm: LayerNorm, // after the attention residual
-    ffn_in: Linear,       // hidden -> intermediate, then GELU
-    ffn_out: Linear,      // intermediate -> hidden
+    ffn_in: Dense,        // hidden -> intermediate, + GELU
+    ffn_out: Dense,       // intermediate -> hidden, + residual
     ffn_norm: LayerNorm,  // after the feed-forward residual
 }
 
-/// All weights of a BERT encoder, in f32, ready for the CPU kernels.
+/// All weights of a BERT encoder, ready for the CPU kernels.
 pub struct Bert {
     /// The configuration the weights were checked against.
     pub config: BertConfig,
     embeddings: Embeddings,
     layers: Vec<Layer>,
+    isa: Isa,
 }
 
-/// Scratch buffers for one forward pass, sized for the longest sequence so the
-/// pass itself allocates nothing. One per thread.
+/// Scratch buffers for a batch of up to `tokens` tokens, so the forward pass
+/// allocates nothing. One per thread.
 pub struct Workspace {
-    x: Vec<f32>,       // (n, hidden): the residual stream
-    qkv: Vec<f32>,     // (n, 3*hidden)
-    ctx: Vec<f32>,     // (n, hidden)
-    tmp: Vec<f32>,     // (n, hidden)
-    ffn: Vec<f32>,     // (n, intermediate)
-    scores: Vec<f32>,  // (n, n)
+    tokens: usize,
+    x: Vec<f32>,   // (tokens, hidden): the residual stream
+    qkv: Vec<f32>, // (tokens, 3*hidden)
+    ctx: Vec<f32>, // (tokens, hidden)
+    tmp: Vec<f32>, // (tokens, hidden)
+    ffn: Vec<f32>, // (tokens, intermediate)
+    acts: QActs,   // (tokens, up to intermediate) quantised input of the current matmul
+    attn: AttnScratch,
+    seqs: Vec<(usize, usize)>, // (first row, length) of each sequence
 }
 
 impl Workspace {
-    /// Buffers for sequences of up to `max_len` tokens.
+    /// Buffers for one sequence of up to `max_len` tokens.
     pub fn new(config: &BertConfig, max_len: usize) -> Self {
+        Workspace::for_batch(config, max_len, max_len)
+    }
+
+    /// Buffers for batches of up to `tokens` tokens in all, none longer than `max_len`.
+    pub fn for_batch(config: &BertConfig, tokens: usize, max_len: usize) -> Self {
         let (h, i) = (config.hidden_size, config.intermediate_size);
+        let tokens = tokens.max(max_len).max(1);
         Workspace {
-            x: vec![0.0; max_len * h],
-            qkv: vec![0.0; max_len * 3 * h],
-            ctx: vec![0.0; max_len * h],
-            tmp: vec![0.0; max_len * h],
-            ffn: vec![0.0; max_len * i],
-            scores: vec![0.0; max_len * max_len],
+            tokens,
+            x: vec![0.0; tokens * h],
+            qkv: vec![0.0; tokens * 3 * h],
+            ctx: vec![0.0; tokens * h],
+            tmp: vec![0.0; tokens * h],
+            ffn: vec![0.0; tokens * i],
+            acts: QActs::with_capacity(tokens, i.max(h)),
+            attn: AttnScratch::new(max_len, h / config.num_attention_heads.max(1)),
+            seqs: Vec::with_capacity(64),
         }
+    }
+
+    /// Most tokens one batch may hold without growing.
+    pub fn capacity(&self) -> usize {
+        self.tokens
     }
 }
 
 impl Bert {
     /// Loads every tensor from `ck`, checking names and shapes against `config`.
+    /// Quantised tensors stay quantised: the CPU computes on their codes.
     pub fn load(config: BertConfig, ck: &dyn TensorSource, path: &Path) -> Result<Self> {
         config.validate().map_err(|m| Error::model(path, m))?;
         let (h, inter, eps) = (config.hidden_size, config.intermediate_size, config.layer_norm_eps);
+        let (scheme, bytes) = ck.get_stored("embeddings.word_embeddings.weight", &[config.vocab_size, h])?;
+        if bytes.len() != scheme.bytes(config.vocab_size, h) {
+            return Err(Error::model(path, format!("word embeddings: {} bytes do not fit {scheme:?}", bytes.len())));
+        }
+        let mut position = ck.get("embeddings.position_embeddings.weight", &[config.max_position_embeddings, h])?;
+        let token_type0 = ck.get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?;
+        for row in position.chunks_exact_mut(h) {
+            row.iter_mut().zip(&token_type0[..h]).for_each(|(p, t)| *p += t);
+        }
         let embeddings = Embeddings {
-            word: ck.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?,
-            position: ck.get("embeddings.position_embeddings.weight", &[config.max_position_embeddings, h])?,
-            token_type0: ck.get("embeddings.token_type_embeddings.weight", &[config.type_vocab_size, h])?[..h].to_vec(),
+            word: Table { scheme, bytes, rows: config.vocab_size, cols: h },
+            position,
             norm: LayerNorm::load(ck, "embeddings.LayerNorm", h, eps)?,
         };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
             let p = format!("encoder.layer.{l}");
-            let q = (ck.get(&format!("{p}.attention.self.query.weight"), &[h, h])?, ck.get(&format!("{p}.attention.self.query.bias"), &[h])?);
-            let k = (ck.get(&format!("{p}.attention.self.key.weight"), &[h, h])?, ck.get(&format!("{p}.attention.self.key.bias"), &[h])?);
-            let v = (ck.get(&format!("{p}.attention.self.value.weight"), &[h, h])?, ck.get(&format!("{p}.attention.self.value.bias"), &[h])?);
+            let qkv_names: Vec<String> = ["query", "key", "value"].iter().map(|w| format!("{p}.attention.self.{w}")).collect();
             layers.push(Layer {
-                qkv: Linear::concat(&[(&q.0, &q.1, h), (&k.0, &k.1, h), (&v.0, &v.1, h)], h),
-                attn_out: linear(ck, &format!("{p}.attention.output.dense"), h, h)?,
+                qkv: Dense::load(ck, &qkv_names, h, h, ActBits::Int16)?,
+                attn_out: Dense::load(ck, &[format!("{p}.attention.output.dense")], h, h, ActBits::Int8)?,
                 attn_norm: LayerNorm::load(ck, &format!("{p}.attention.output.LayerNorm"), h, eps)?,
-                ffn_in: linear(ck, &format!("{p}.intermediate.dense"), inter, h)?,
-                ffn_out: linear(ck, &format!("{p}.output.dense"), h, inter)?,
+                ffn_in: Dense::load(ck, &[format!("{p}.intermediate.dense")], inter, h, ActBits::Int8)?,
+                ffn_out: Dense::load(ck, &[format!("{p}.output.dense")], h, inter, ActBits::Int8)?,
                 ffn_norm: LayerNorm::load(ck, &format!("{p}.output.LayerNorm"), h, eps)?,
             });
         }
-        Ok(Bert { config, embeddings, layers })
+        Ok(Bert { config, embeddings, layers, isa: Isa::best() })
+    }
+
+    /// The CPU kernel family in use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Runs on `isa` from now on (tests compare families); refuses one this CPU lacks.
+    pub fn set_isa(&mut self, isa: Isa) -> std::result::Result<(), String> {
+        if !isa.supported() {
+            return Err(format!("this CPU cannot run the {} kernels", isa.name()));
+        }
+        self.isa = isa;
+        Ok(())
     }
 
     /// Encodes one sequence of token ids and writes its mean-pooled, L2-normalised
-    /// embedding (hidden,) to `out`. `ids.len()` must not exceed the workspace's length.
+    /// embedding (hidden,) to `out`.
     pub fn embed(&self, ids: &[u32], ws: &mut Workspace, out: &mut [f32]) -> Result<()> {
+        self.embed_batch(&[ids], ws, out)
+    }
+
+    /// Encodes a batch of sequences in one pass: their tokens are stacked
+    /// without padding, so every matmul reads each weight panel once for the
+    /// whole batch; attention and pooling run per sequence. `out` (seqs, hidden)
+    /// receives the unit vectors (zeros for an empty sequence). The workspace
+    /// grows (allocates) only if the batch holds more tokens than it was made for.
+    pub fn embed_batch(&self, batch: &[&[u32]], ws: &mut Workspace, out: &mut [f32]) -> Result<()> {
         let h = self.config.hidden_size;
-        let n = ids.len();
+        assert_eq!(out.len(), batch.len() * h, "out is not (seqs, hidden)");
+        let mut n = 0;
+        for ids in batch {
+            if ids.len() > self.config.max_position_embeddings {
+                return Err(Error::Tokenizer(format!("sequence of {} tokens is longer than the model accepts", ids.len())));
+            }
+            if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.config.vocab_size) {
+                return Err(Error::Tokenizer(format!("token id {id} is outside the vocabulary of {}", self.config.vocab_size)));
+            }
+            n += ids.len();
+        }
+        if n > ws.tokens {
+            *ws = Workspace::for_batch(&self.config, n, batch.iter().map(|s| s.len()).max().unwrap_or(0));
+        }
+        ws.seqs.clear();
+        let mut at = 0;
+        for ids in batch {
+            ws.seqs.push((at, ids.len()));
+            at += ids.len();
+        }
         if n == 0 {
             out.fill(0.0);
             return Ok(());
         }
-        if n > self.config.max_position_embeddings || n * h > ws.x.len() {
-            return Err(Error::Tokenizer(format!("sequence of {n} tokens is longer than the model accepts")));
-        }
-        let inter = self.config.intermediate_size;
-        let x = &mut ws.x[..n * h];
+        let isa = self.isa;
 
-        // Embeddings: x[t] = word[id] + position[t] + token_type[0], then LayerNorm.
+        // Embeddings: tmp[t] = word[id] + (position[t] + token_type[0]), then x = LN(tmp).
         let e = &self.embeddings;
-        for (t, &id) in ids.iter().enumerate() {
-            let id = id as usize;
-            if id >= self.config.vocab_size {
-                return Err(Error::Tokenizer(format!("token id {id} is outside the vocabulary of {}", self.config.vocab_size)));
-            }
-            let row = &mut x[t * h..(t + 1) * h];
-            for (c, v) in row.iter_mut().enumerate() {
-                *v = e.word[id * h + c] + e.position[t * h + c] + e.token_type0[c];
+        let w = &e.word;
+        let mut t = 0;
+        for ids in batch {
+            for (pos, &id) in ids.iter().enumerate() {
+                let row = &mut ws.tmp[t * h..(t + 1) * h];
+                quant::dequantise_row(w.scheme, &w.bytes, w.rows, w.cols, id as usize, row);
+                row.iter_mut().zip(&e.position[pos * h..(pos + 1) * h]).for_each(|(v, p)| *v += p);
+                t += 1;
             }
         }
-        e.norm.forward(x);
+        e.norm.forward(isa, &ws.tmp[..n * h], &mut ws.x[..n * h]);
 
+        let heads = self.config.num_attention_heads;
         for layer in &self.layers {
             // Self-attention: x = LN(x + Wo · attention(Wqkv · x)).
-            let qkv = &mut ws.qkv[..n * 3 * h];
-            layer.qkv.forward(x, n, qkv);
-            let ctx = &mut ws.ctx[..n * h];
-            cpu::attention(qkv, n, h, self.config.num_attention_heads, ctx, &mut ws.scores[..n * n]);
-            let attn = &mut ws.tmp[..n * h];
-            layer.attn_out.forward(ctx, n, attn);
-            cpu::add_in_place(x, attn);
-            layer.attn_norm.forward(x);
+            layer.qkv.forward(isa, &ws.x, n, &mut ws.acts, &mut ws.qkv, Epilogue::None);
+            attend::attention(isa, &ws.qkv[..n * 3 * h], &ws.seqs, h, heads, &mut ws.ctx[..n * h], &mut ws.attn);
+            layer.attn_out.forward(isa, &ws.ctx, n, &mut ws.acts, &mut ws.tmp, Epilogue::Residual(&ws.x[..n * h]));
+            layer.attn_norm.forward(isa, &ws.tmp[..n * h], &mut ws.x[..n * h]);
 
             // Feed-forward: x = LN(x + W2 · gelu(W1 · x)).
-            let ffn = &mut ws.ffn[..n * inter];
-            layer.ffn_in.forward(x, n, ffn);
-            cpu::gelu(ffn);
-            let down = &mut ws.tmp[..n * h];
-            layer.ffn_out.forward(ffn, n, down);
-            cpu::add_in_place(x, down);
-            layer.ffn_norm.forward(x);
+            layer.ffn_in.forward(isa, &ws.x, n, &mut ws.acts, &mut ws.ffn, Epilogue::Gelu);
+            layer.ffn_out.forward(isa, &ws.ffn, n, &mut ws.acts, &mut ws.tmp, Epilogue::Residual(&ws.x[..n * h]));
+            layer.ffn_norm.forward(isa, &ws.tmp[..n * h], &mut ws.x[..n * h]);
         }
 
-        cpu::mean_rows(x, n, h, out);
-        cpu::l2_normalize(out);
+        for (v, &(start, len)) in out.chunks_exact_mut(h).zip(&ws.seqs) {
+            cpu::mean_rows(&ws.x[start * h..(start + len) * h], len, h, v);
+            if len > 0 {
+                cpu::l2_normalize(v);
+            }
+        }
         Ok(())
     }
 }
