@@ -244,6 +244,11 @@ use std::path::PathBuf;
 
 /// GPU against CPU with the same weights (issue 4's bound).
 const GPU_CPU_MIN_COSINE: f32 = 0.9999;
+/// ... for quantised packs: the CPU kernels also quantise activations at run time
+/// (int8 blocks, int16 for Q/K/V) while the GPU ones keep them f32, so the two
+/// paths differ by the activation rounding too; each path alone still meets the
+/// golden bounds below.
+const GPU_CPU_MIN_COSINE_QUANTISED: f32 = 0.999;
 /// f32 weights on the GPU against sentence-transformers.
 const GPU_F32_MIN_COSINE: f32 = 0.9999;
 /// int8 pack bounds (the same as on the CPU, tests/packs.rs).
@@ -311,7 +316,8 @@ fn encoder_on_gpu_matches_cpu_and_the_golden_file_for_every_pack() {
                     continue;
                 }
                 let cos = common::cosine(a, b);
-                assert!(cos >= GPU_CPU_MIN_COSINE, "{name} {set} text {i} ({:?}): GPU vs CPU cosine {cos}", &texts[i].chars().take(60).collect::<String>());
+                let bound = if name == "f32" { GPU_CPU_MIN_COSINE } else { GPU_CPU_MIN_COSINE_QUANTISED };
+                assert!(cos >= bound, "{name} {set} text {i} ({:?}): GPU vs CPU cosine {cos}", &texts[i].chars().take(60).collect::<String>());
             }
             if set == "golden" {
                 golden_on_gpu = on_gpu;

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { ROOT, serve, launch, watch } from "./harness.mjs";
 
 /** GPU against CPU with the same pack, per text. */
-const GPU_CPU_MIN_COSINE = 0.9999;
+// The int8 pack: the wasm CPU kernels quantise activations at run time, WebGPU keeps them f32.
+const GPU_CPU_MIN_COSINE = 0.999;
 /** int8 pack against sentence-transformers (issue 3's bounds). */
 const INT8_MEAN_COSINE = 0.9995;
 const INT8_MIN_COSINE = 0.998;
