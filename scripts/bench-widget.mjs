@@ -1,0 +1,84 @@
+// The widget's budget on a demo topic page in headless Chromium (issue 8):
+// bytes transferred before related topics appear (raw, and gzip-compressed as a
+// CDN would serve them), time from navigation to the first related link, main-
+// thread long tasks (the demo page runs no script of its own, so every long
+// task is Cairn's), and the sizes of the script, worker and wasm modules.
+//
+//   node scripts/bench-widget.mjs [--runs 5] [--topic 1]
+//
+// Needs `scripts/build.sh` (build/demo) and the test driver
+// (`scripts/setup.sh --test`). Each run uses a fresh profile: a first visit.
+// Prints a table, then one JSON line.
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { ROOT, serve, launch } from "../tests/e2e/harness.mjs";
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const RUNS = Number(arg("runs", 5));
+const TOPIC = arg("topic", "1");
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
+
+const server = await serve();
+const runs = [];
+for (let r = 0; r < RUNS; r++) {
+  const browser = await launch();
+  const page = await browser.context.newPage();
+  await page.addInitScript(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longTasks.push(e.duration);
+    }).observe({ type: "longtask", buffered: true });
+  });
+  const bodies = [];
+  page.context().on("response", async (res) => {
+    try {
+      bodies.push(await res.body());
+    } catch {} // redirects and aborted requests have no body
+  });
+  const started = Date.now();
+  await page.goto(new URL(`questions/${TOPIC}`, server.url).href);
+  await page.locator("cairn-related a").first().waitFor({ state: "visible", timeout: 30_000 });
+  const visibleMs = Date.now() - started;
+  await page.waitForTimeout(200); // responses still being read
+  const longTasks = await page.evaluate(() => window.__longTasks);
+  const raw = bodies.reduce((s, b) => s + b.length, 0);
+  const gz = bodies.reduce((s, b) => s + gzipSync(b).length, 0);
+  runs.push({ visibleMs, raw, gz, requests: bodies.length, longTasks: longTasks.length, longestTaskMs: Math.max(0, ...longTasks) });
+  await browser.close();
+}
+server.close();
+
+const dir = join(ROOT, "build", "demo", "cairn");
+const files = [
+  ...readdirSync(dir).filter((f) => f.endsWith(".js")).map((f) => join(dir, f)),
+  ...readdirSync(join(dir, "pkg")).map((f) => join(dir, "pkg", f)),
+].map((path) => {
+  const bytes = readFileSync(path);
+  return { file: path.slice(dir.length + 1), raw: bytes.length, gzip: gzipSync(bytes).length };
+});
+
+console.log(`demo topic page questions/${TOPIC}, ${RUNS} first visits (fresh profile each), median:`);
+const m = (k) => median(runs.map((x) => x[k]));
+console.log(`  related topics visible after ${m("visibleMs")} ms`);
+console.log(`  transferred before that: ${kb(m("raw"))} raw, ${kb(m("gz"))} gzipped, ${m("requests")} requests`);
+console.log(`  main-thread long tasks (> 50 ms): ${m("longTasks")}, longest ${m("longestTaskMs").toFixed(0)} ms`);
+console.log("files (raw / gzip):");
+for (const f of files) console.log(`  ${f.file.padEnd(28)} ${kb(f.raw).padStart(10)} ${kb(f.gzip).padStart(10)}`);
+console.log(
+  JSON.stringify({
+    topic: TOPIC,
+    runs: RUNS,
+    visible_ms: m("visibleMs"),
+    transferred_bytes: m("raw"),
+    transferred_gzip_bytes: m("gz"),
+    requests: m("requests"),
+    long_tasks: m("longTasks"),
+    longest_task_ms: m("longestTaskMs"),
+    files,
+  }),
+);
