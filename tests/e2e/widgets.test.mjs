@@ -132,3 +132,49 @@ test("widgets speak Chinese on a Chinese page", async () => {
   clean(log);
   await page.close();
 });
+
+test("keyboard only: Tab reaches the related links, / opens the assistant, Enter asks", async () => {
+  const page = await browser.context.newPage();
+  const log = watch(page);
+  await page.goto(new URL("questions/1", server.url).href);
+  await firstLink(page, log);
+  // Tab through the page until focus lands on a link inside the related widget.
+  let inWidget = false;
+  for (let i = 0; i < 200 && !inWidget; i++) {
+    await page.keyboard.press("Tab");
+    inWidget = await page.evaluate(() => document.activeElement?.localName === "cairn-related" && document.activeElement.shadowRoot.activeElement?.localName === "a");
+  }
+  assert.ok(inWidget, "a related link takes keyboard focus");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement.shadowRoot.activeElement).outlineStyle);
+  assert.notEqual(outline, "none", "the focused link shows a focus ring");
+
+  await page.goto(new URL("ask/", server.url).href);
+  await page.locator("cairn-ask textarea").waitFor();
+  await page.keyboard.press("/");
+  const focused = await page.evaluate(() => document.activeElement?.localName === "cairn-ask" && document.activeElement.shadowRoot.activeElement?.localName === "textarea");
+  assert.ok(focused, "/ focuses the assistant's box");
+  await page.keyboard.type("How do I simulate a quantum computer on a Turing machine?");
+  await page.keyboard.press("Enter");
+  await firstLink(page, log, "cairn-ask li > a", 90_000);
+  clean(log);
+  await page.close();
+});
+
+test("at 360 px wide the widgets fit the screen", async () => {
+  const page = await browser.context.newPage();
+  await page.setViewportSize({ width: 360, height: 740 });
+  const log = watch(page);
+  await page.goto(new URL("questions/1", server.url).href);
+  await firstLink(page, log);
+  const box = await page.locator("cairn-related").boundingBox();
+  assert.ok(box.x >= 0 && box.x + box.width <= 360, `related topics within the viewport: ${JSON.stringify(box)}`);
+  const overflow = await page.evaluate(() => {
+    const s = document.querySelector("cairn-related").shadowRoot.querySelector("section");
+    return s.scrollWidth - s.clientWidth;
+  });
+  assert.ok(overflow <= 0, `no horizontal overflow inside the widget (${overflow} px)`);
+  await page.locator("cairn-related").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(SHOTS, "related-360px.png") });
+  clean(log);
+  await page.close();
+});
