@@ -253,6 +253,12 @@ impl Forum {
     }
 }
 
+/// The 10 best hits, ties by position.
+fn best10(mut hits: Vec<search::TopicHit>) -> Vec<TopicRef> {
+    hits.sort_by(|a, b| b.cos.total_cmp(&a.cos).then((a.topic.cluster, a.topic.slot).cmp(&(b.topic.cluster, b.topic.slot))));
+    hits.into_iter().take(10).map(|h| h.topic).collect()
+}
+
 /// What `cairn bench index` reports (its last line, as JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexBench {
@@ -362,8 +368,7 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
                 every.push(search::TopicHit { topic: r, cos: dot / (qn * cv.norms[s]) });
             }
         }
-        every.sort_by(|a, b| b.cos.total_cmp(&a.cos).then((a.topic.cluster, a.topic.slot).cmp(&(b.topic.cluster, b.topic.slot))));
-        every.into_iter().take(10).map(|h| h.topic).collect()
+        best10(every)
     };
     let cards = store.loaded_cards();
     let sampled: Vec<(TopicRef, &crate::index::format::TopicCard)> = (0..200.min(cards.len())).map(|_| cards[rng.below(cards.len())]).collect();
@@ -382,13 +387,8 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
     let recalls: Vec<f64> = qs
         .par_iter()
         .map(|q| {
-            let top = |hits: Vec<search::TopicHit>| -> Vec<TopicRef> {
-                let mut hits = hits;
-                hits.sort_by(|a, b| b.cos.total_cmp(&a.cos).then((a.topic.cluster, a.topic.slot).cmp(&(b.topic.cluster, b.topic.slot))));
-                hits.into_iter().take(10).map(|h| h.topic).collect()
-            };
             let mut needs = Needs::default();
-            let probed = top(search::search(store, q, &mut needs).expect("every vector shard is loaded"));
+            let probed = best10(search::search(store, q, &mut needs).expect("every vector shard is loaded"));
             let exact = exact_top10(q, None);
             exact.iter().filter(|r| probed.contains(r)).count() as f64 / exact.len().max(1) as f64
         })

@@ -384,16 +384,9 @@ class CairnFeed extends CairnElement {
 function answerList(answer, t) {
   const list = el("ol");
   for (const th of answer.threads) {
-    const href = safeHref(th.url);
-    if (!href) continue;
-    const a = el("a", { href, text: th.title });
-    a.addEventListener("click", () => rememberClick(th.id));
-    const answers = el("span", { text: t.answers(th.answers ?? 0) });
-    if (th.accepted) {
-      answers.className = "ok";
-      answers.textContent += " ✓";
-    }
-    const li = el("li", {}, a, el("span", { class: "meta" }, answers));
+    // A thread shows as a suggestion does (link, answers), then its passages.
+    const li = suggestionItem({ ...th, reason: "" }, t);
+    if (!li) continue;
     for (const p of th.passages ?? []) {
       const q = highlighted(p.text, p.highlights);
       const from = safeHref(p.url);

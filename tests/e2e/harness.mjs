@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -76,4 +77,11 @@ export async function firstLink(page, log, selector = "cairn-related a", timeout
     const state = await page.evaluate(() => document.querySelector("cairn-related")?.shadowRoot?.textContent ?? "(no shadow root)").catch(() => "?");
     throw new Error(`${err.message}\nwidget text: ${state}\nconsole:\n${log.console.join("\n")}\nrequests:\n${log.requests.join("\n")}`);
   }
+}
+
+/** Asserts what every page must keep: no console errors, no request off 127.0.0.1. */
+export function assertClean(log) {
+  assert.deepEqual(log.errors, [], "no console errors");
+  const outside = log.requests.filter((u) => !u.startsWith("http://127.0.0.1:"));
+  assert.deepEqual(outside, [], "no request leaves 127.0.0.1");
 }

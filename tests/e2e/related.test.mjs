@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, serve, launch, watch, firstLink } from "./harness.mjs";
+import { ROOT, serve, launch, watch, firstLink, assertClean } from "./harness.mjs";
 
 const SHOTS = join(ROOT, "build", "screenshots");
 let server, browser;
@@ -39,9 +39,7 @@ test("a topic page shows related topics that link to existing demo pages", async
     assert.match(await res.text(), /<cairn-related topic=/, `${href} is a demo topic page`);
   }
 
-  assert.deepEqual(log.errors, [], "no console errors");
-  const outside = log.requests.filter((u) => !u.startsWith("http://127.0.0.1:"));
-  assert.deepEqual(outside, [], "no request leaves 127.0.0.1");
+  assertClean(log);
   await page.close();
 });
 

@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, serve, launch, watch, firstLink } from "./harness.mjs";
+import { ROOT, serve, launch, watch, firstLink, assertClean } from "./harness.mjs";
 
 const SHOTS = join(ROOT, "build", "screenshots");
 let server, browser;
@@ -21,12 +21,6 @@ after(async () => {
   await browser?.close();
   server?.close();
 });
-
-function clean(log) {
-  assert.deepEqual(log.errors, [], "no console errors");
-  const outside = log.requests.filter((u) => !u.startsWith("http://127.0.0.1:"));
-  assert.deepEqual(outside, [], "no request leaves 127.0.0.1");
-}
 
 const shadowText = (page, sel) => page.evaluate((s) => document.querySelector(s)?.shadowRoot?.textContent ?? "", sel);
 
@@ -80,7 +74,7 @@ test("the feed suggests from pages read, says why, and forgets on request", asyn
       }),
   );
   assert.equal(stored, 0, "the history in IndexedDB is empty");
-  clean(log);
+  assertClean(log);
   await page.close();
 });
 
@@ -99,7 +93,7 @@ test("the assistant answers a question with linked threads and highlighted passa
   const status = await page.locator("cairn-ask [role=status]").textContent();
   assert.doesNotMatch(status, /words only/, `the model ran: ${status}`);
   await page.screenshot({ path: join(SHOTS, "ask.png") });
-  clean(log);
+  assertClean(log);
   await page.close();
 });
 
@@ -113,7 +107,7 @@ test("the composer warns that a title may already exist", async () => {
   await firstLink(page, log, "cairn-duplicates a", 90_000);
   const hrefs = await page.locator("cairn-duplicates li > a").evaluateAll((as) => as.map((a) => a.href));
   assert.ok(hrefs[0].endsWith("/questions/1"), `the existing topic comes first: ${hrefs}`);
-  clean(log);
+  assertClean(log);
   await page.close();
 });
 
@@ -129,7 +123,7 @@ test("widgets speak Chinese on a Chinese page", async () => {
     document.body.append(box);
   });
   await page.waitForFunction(() => /为你推荐/.test(document.getElementById("zh")?.shadowRoot?.textContent ?? ""), null, { timeout: 10_000 });
-  clean(log);
+  assertClean(log);
   await page.close();
 });
 
@@ -156,7 +150,7 @@ test("keyboard only: Tab reaches the related links, / opens the assistant, Enter
   await page.keyboard.type("How do I simulate a quantum computer on a Turing machine?");
   await page.keyboard.press("Enter");
   await firstLink(page, log, "cairn-ask li > a", 90_000);
-  clean(log);
+  assertClean(log);
   await page.close();
 });
 
@@ -175,6 +169,6 @@ test("at 360 px wide the widgets fit the screen", async () => {
   assert.ok(overflow <= 0, `no horizontal overflow inside the widget (${overflow} px)`);
   await page.locator("cairn-related").scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(SHOTS, "related-360px.png") });
-  clean(log);
+  assertClean(log);
   await page.close();
 });
