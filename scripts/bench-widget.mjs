@@ -37,7 +37,8 @@ for (let r = 0; r < RUNS; r++) {
   const bodies = [];
   page.context().on("response", async (res) => {
     try {
-      bodies.push(await res.body());
+      const body = await res.body();
+      bodies.push({ url: new URL(res.url()).pathname, raw: body.length, gz: gzipSync(body).length });
     } catch {} // redirects and aborted requests have no body
   });
   const started = Date.now();
@@ -46,9 +47,9 @@ for (let r = 0; r < RUNS; r++) {
   const visibleMs = Date.now() - started;
   await page.waitForTimeout(200); // responses still being read
   const longTasks = await page.evaluate(() => window.__longTasks);
-  const raw = bodies.reduce((s, b) => s + b.length, 0);
-  const gz = bodies.reduce((s, b) => s + gzipSync(b).length, 0);
-  runs.push({ visibleMs, raw, gz, requests: bodies.length, longTasks: longTasks.length, longestTaskMs: Math.max(0, ...longTasks) });
+  const raw = bodies.reduce((s, b) => s + b.raw, 0);
+  const gz = bodies.reduce((s, b) => s + b.gz, 0);
+  runs.push({ visibleMs, raw, gz, requests: bodies.length, longTasks: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), bodies });
   await browser.close();
 }
 server.close();
@@ -67,6 +68,8 @@ const m = (k) => median(runs.map((x) => x[k]));
 console.log(`  related topics visible after ${m("visibleMs")} ms`);
 console.log(`  transferred before that: ${kb(m("raw"))} raw, ${kb(m("gz"))} gzipped, ${m("requests")} requests`);
 console.log(`  main-thread long tasks (> 50 ms): ${m("longTasks")}, longest ${m("longestTaskMs").toFixed(0)} ms`);
+console.log("requests of the last visit (raw / gzip):");
+for (const b of runs[runs.length - 1].bodies) console.log(`  ${b.url.slice(-40).padEnd(40)} ${kb(b.raw).padStart(10)} ${kb(b.gz).padStart(10)}`);
 console.log("files (raw / gzip):");
 for (const f of files) console.log(`  ${f.file.padEnd(28)} ${kb(f.raw).padStart(10)} ${kb(f.gzip).padStart(10)}`);
 console.log(

@@ -24,7 +24,7 @@ use crate::ingest::{Answer, Author, Topic};
 use crate::rank::related;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -259,6 +259,70 @@ fn best10(mut hits: Vec<search::TopicHit>) -> Vec<TopicRef> {
     hits.into_iter().take(10).map(|h| h.topic).collect()
 }
 
+/// Bytes one page view fetched: raw, gzip-compressed, and raw by kind of file.
+#[derive(Debug, Default)]
+struct PageFetch {
+    raw: u64,
+    gzip: u64,
+    by_role: BTreeMap<String, u64>,
+}
+
+impl PageFetch {
+    fn count(&mut self, name: &str, bytes: &[u8]) {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(bytes).expect("in memory");
+        self.raw += bytes.len() as u64;
+        self.gzip += gz.finish().expect("in memory").len() as u64;
+        let role = name.split(['-', '.']).next().unwrap_or(name);
+        *self.by_role.entry(role.to_string()).or_default() += bytes.len() as u64;
+    }
+}
+
+/// The fetches of many page views.
+#[derive(Debug, Default)]
+struct Fetches(Vec<PageFetch>);
+
+impl Fetches {
+    /// A page view that has fetched the manifest.
+    fn page(manifest: &[u8]) -> PageFetch {
+        let mut p = PageFetch::default();
+        p.count(MANIFEST_FILE, manifest);
+        p
+    }
+
+    fn add(&mut self, p: PageFetch) {
+        self.0.push(p);
+    }
+
+    fn mean(&self, f: impl Fn(&PageFetch) -> u64) -> u64 {
+        self.0.iter().map(f).sum::<u64>() / self.0.len().max(1) as u64
+    }
+
+    fn max_raw(&self) -> u64 {
+        self.0.iter().map(|p| p.raw).max().unwrap_or(0)
+    }
+
+    fn mean_by_role(&self) -> BTreeMap<String, u64> {
+        let mut sum: BTreeMap<String, u64> = BTreeMap::new();
+        for p in &self.0 {
+            for (r, b) in &p.by_role {
+                *sum.entry(r.clone()).or_default() += b;
+            }
+        }
+        sum.values_mut().for_each(|b| *b /= self.0.len().max(1) as u64);
+        sum
+    }
+}
+
+impl PageFetch {
+    /// Counts a fetched file and hands its bytes on.
+    fn fetch(&mut self, name: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        self.count(name, &bytes);
+        Ok(bytes)
+    }
+}
+
 /// What `cairn bench index` reports (its last line, as JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct IndexBench {
@@ -274,10 +338,18 @@ pub struct IndexBench {
     pub files: usize,
     /// Mean bytes a browser fetches (manifest and shards) to show related topics for one topic.
     pub related_fetch_bytes: u64,
+    /// The same, each file gzip-compressed (as a CDN serves them).
+    pub related_fetch_gzip_bytes: u64,
+    /// Mean related-topics bytes by kind of file (manifest, catalog, directory, cards, links).
+    pub related_fetch_by_role: BTreeMap<String, u64>,
     /// Most bytes any sampled topic needed.
     pub related_fetch_bytes_max: u64,
     /// Mean bytes a browser fetches (manifest and shards, not the model) to answer one question.
     pub query_fetch_bytes: u64,
+    /// The same, each file gzip-compressed.
+    pub query_fetch_gzip_bytes: u64,
+    /// Mean question bytes by kind of file.
+    pub query_fetch_by_role: BTreeMap<String, u64>,
     /// Most bytes any sampled question needed.
     pub query_fetch_bytes_max: u64,
     /// Mean recall@10 of the clustered search against brute force over every vector.
@@ -326,25 +398,23 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
     const SAMPLES: usize = 50;
     let mut rng = Rng::new(11);
     let none = HashSet::new();
-    let (mut related_bytes, mut related_max) = (0u64, 0u64);
+    let mut related_fetches = Fetches::default();
     for _ in 0..SAMPLES {
         let id = forum.topics[rng.below(n)].id.clone();
         let mut store = Store::from_manifest(&manifest)?;
-        store.resolve(read, |s| related::related(s, &id, 10, &none))?;
-        let b = store.bytes_loaded + manifest.len() as u64;
-        related_bytes += b;
-        related_max = related_max.max(b);
+        let mut page = Fetches::page(&manifest);
+        store.resolve(|name| page.fetch(name, read(name)?), |s| related::related(s, &id, 10, &none))?;
+        related_fetches.add(page);
     }
-    let (mut query_bytes, mut query_max) = (0u64, 0u64);
+    let mut query_fetches = Fetches::default();
     for _ in 0..SAMPLES {
         let text = forum.query(&mut rng);
         let vector = forum.encoder.embed(&text);
         let query = diagnose::prepare(&text);
         let mut store = Store::from_manifest(&manifest)?;
-        store.resolve(read, |s| assist::ask(s, &query, Some(vector.as_slice()), AskOptions::default()))?;
-        let b = store.bytes_loaded + manifest.len() as u64;
-        query_bytes += b;
-        query_max = query_max.max(b);
+        let mut page = Fetches::page(&manifest);
+        store.resolve(|name| page.fetch(name, read(name)?), |s| assist::ask(s, &query, Some(vector.as_slice()), AskOptions::default()))?;
+        query_fetches.add(page);
     }
 
     // Recall: the probed clusters' top 10 against every vector's.
@@ -374,11 +444,12 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
     let sampled: Vec<(TopicRef, &crate::index::format::TopicCard)> = (0..200.min(cards.len())).map(|_| cards[rng.below(cards.len())]).collect();
     let similar: Vec<f64> = sampled
         .par_iter()
-        .map(|(r, card)| {
+        .map(|(r, _)| {
             let cv = store.vectors(r.cluster, &mut Needs::default()).expect("loaded");
             let q: Vec<f32> = cv.vectors.row(r.slot as usize).iter().map(|&c| c as f32).collect();
             let exact = exact_top10(&q, Some(*r));
-            let stored: Vec<TopicRef> = card.similar.iter().take(10).map(|s| s.topic).collect();
+            let links = store.links(*r, &mut Needs::default()).expect("loaded");
+            let stored: Vec<TopicRef> = links.similar.iter().take(10).map(|s| s.topic).collect();
             exact.iter().filter(|x| stored.contains(x)).count() as f64 / exact.len().max(1) as f64
         })
         .collect();
@@ -400,10 +471,14 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
         embed_s,
         disk_bytes,
         files,
-        related_fetch_bytes: related_bytes / SAMPLES as u64,
-        related_fetch_bytes_max: related_max,
-        query_fetch_bytes: query_bytes / SAMPLES as u64,
-        query_fetch_bytes_max: query_max,
+        related_fetch_bytes: related_fetches.mean(|p| p.raw),
+        related_fetch_gzip_bytes: related_fetches.mean(|p| p.gzip),
+        related_fetch_bytes_max: related_fetches.max_raw(),
+        related_fetch_by_role: related_fetches.mean_by_role(),
+        query_fetch_bytes: query_fetches.mean(|p| p.raw),
+        query_fetch_gzip_bytes: query_fetches.mean(|p| p.gzip),
+        query_fetch_bytes_max: query_fetches.max_raw(),
+        query_fetch_by_role: query_fetches.mean_by_role(),
         recall10,
         queries,
         similar_recall10,

@@ -1,8 +1,8 @@
 //! The `cairn` binary: embed, index, related; errors that name what is wrong.
 
 mod common;
-use cairn::index::format::{TopicRef, MANIFEST_FILE};
-use cairn::index::store::dir::DirStore;
+use cairn::index::format::{chunk_key, FileRole, TopicRef, MANIFEST_FILE};
+use cairn::index::store::{dir::DirStore, Needs};
 use cairn::ingest::stackexchange;
 use cairn::model::Encoder;
 use std::io::Write;
@@ -90,8 +90,9 @@ fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused()
             (0..topics.len()).filter(|&j| j != probe).map(|j| (common::cosine(&vecs[probe], &vecs[j]), topics[j].id.as_str())).collect();
         brute.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
         let want: Vec<&str> = brute.iter().take(K).map(|x| x.1).collect();
-        let card = store.store.loaded_cards().into_iter().find(|(_, c)| c.id == ids[probe]).unwrap().1;
-        let got: Vec<&str> = card.similar.iter().take(K).map(|s| cards[&s.topic].as_str()).collect();
+        let at = store.store.loaded_cards().into_iter().find(|(_, c)| c.id == ids[probe]).unwrap().0;
+        let links = store.store.links(at, &mut Needs::default()).unwrap();
+        let got: Vec<&str> = links.similar.iter().take(K).map(|s| cards[&s.topic].as_str()).collect();
         let overlap = got.iter().filter(|g| want.contains(g)).count();
         assert!(overlap >= MIN_OVERLAP, "topic {}: top-{K} overlap {overlap} < {MIN_OVERLAP}\n got {got:?}\nwant {want:?}", ids[probe]);
         assert_eq!(got[0], want[0], "topic {}: best match", ids[probe]);
@@ -148,9 +149,10 @@ fn index_search_matches_brute_force_reasons_are_true_and_corruption_is_refused()
     let out = cairn(&["verify", "--index", out_dir.to_str().unwrap()], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    // Corrupt a topics shard: it is named and refused, by verify and by related.
-    let topics_file = store.store.manifest.files.iter().find(|f| f.name.starts_with("topics-")).unwrap().clone();
-    let victim = store.store.loaded_cards().into_iter().find(|(r, _)| r.cluster as u32 == topics_file.key).unwrap().1.id.clone();
+    // Corrupt the card chunk of a topic: it is named and refused, by verify and by related.
+    let (at, victim) = store.store.loaded_cards().into_iter().map(|(r, c)| (r, c.id.clone())).nth(5).unwrap();
+    let key = chunk_key(at.cluster, at.slot / store.store.manifest.layout.chunk as u16);
+    let topics_file = store.store.listed().find(|e| e.role == FileRole::Cards && e.key == key).unwrap().clone();
     let path = out_dir.join(&topics_file.name);
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 2;

@@ -19,9 +19,12 @@ async function fetchBytes(url, what) {
 }
 
 async function open(indexUrl) {
-  await init({ module_or_path: new URL("./pkg/cairn_bg.wasm", import.meta.url) });
   const base = new URL(indexUrl.endsWith("/") ? indexUrl : indexUrl + "/");
-  const manifest = await fetchBytes(new URL("manifest.json", base), "manifest.json");
+  // The manifest downloads while the wasm module compiles.
+  const [, manifest] = await Promise.all([
+    init({ module_or_path: new URL("./pkg/cairn_bg.wasm", import.meta.url) }),
+    fetchBytes(new URL("manifest.json", base), "manifest.json"),
+  ]);
   return { engine: new Engine(manifest), base };
 }
 
@@ -38,9 +41,9 @@ function fetchShard(s, name) {
   return p;
 }
 
-/** Runs an engine query to its answer, fetching the shards it asks for. */
+/** Runs an engine query to its answer, fetching the shards it asks for (catalog pages, then shards). */
 async function resolve(s, query) {
-  for (let round = 0; round < 8; round++) {
+  for (let round = 0; round < 16; round++) {
     const out = query(s.engine);
     if (!("need" in out)) return out.ready;
     await Promise.all(out.need.map((name) => fetchShard(s, name)));

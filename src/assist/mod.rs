@@ -223,7 +223,7 @@ pub fn ask(store: &Store, query: &Query, vector: Option<&[f32]>, opts: AskOption
         order.retain(|(_, s)| *s >= bar);
     }
     for (r, _) in &order {
-        store.topics(r.cluster, &mut needs);
+        store.card(*r, &mut needs);
     }
     fetch_first!(needs);
     let mut found: Vec<(TopicRef, &TopicCard, f32)> = order.into_iter().filter_map(|(r, s)| store.card(r, &mut needs).map(|c| (r, c, s))).collect();

@@ -363,7 +363,7 @@ fn live_candidates(dir: &mut DirStore, topic: &str, backend: Backend) -> Result<
     let at = dir.run(|store| {
         let mut needs = Needs::default();
         Ok(match cairn::rank::related::find(store, topic, &mut needs)? {
-            Some((r, _)) => cairn::index::Step::Ready(r),
+            Some((r, _, _)) => cairn::index::Step::Ready(r),
             None => needs.step(),
         })
     })?;
@@ -594,8 +594,21 @@ fn bench_index(n: usize, out: Option<PathBuf>, queries: usize) -> Result<()> {
     let kb = |b: u64| b as f64 / 1024.0;
     eprintln!("{} synthetic topics, {} files, {:.1} MB on disk", r.n, r.files, r.disk_bytes as f64 / 1e6);
     eprintln!("build (clusters, links, postings, shards, write): {:.1} s; synthetic encoder: {:.1} s", r.build_s, r.embed_s);
-    eprintln!("related topics for one topic: {:.1} KB fetched on average, {:.1} KB at most", kb(r.related_fetch_bytes), kb(r.related_fetch_bytes_max));
-    eprintln!("one question (model excluded): {:.1} KB fetched on average, {:.1} KB at most", kb(r.query_fetch_bytes), kb(r.query_fetch_bytes_max));
+    let roles = |m: &std::collections::BTreeMap<String, u64>| m.iter().map(|(r, b)| format!("{r} {:.1}", kb(*b))).collect::<Vec<_>>().join(", ");
+    eprintln!(
+        "related topics for one topic: {:.1} KB fetched on average ({:.1} KB gzipped), {:.1} KB at most",
+        kb(r.related_fetch_bytes),
+        kb(r.related_fetch_gzip_bytes),
+        kb(r.related_fetch_bytes_max)
+    );
+    eprintln!("  by kind of file (KB): {}", roles(&r.related_fetch_by_role));
+    eprintln!(
+        "one question (model excluded): {:.1} KB fetched on average ({:.1} KB gzipped), {:.1} KB at most",
+        kb(r.query_fetch_bytes),
+        kb(r.query_fetch_gzip_bytes),
+        kb(r.query_fetch_bytes_max)
+    );
+    eprintln!("  by kind of file (KB): {}", roles(&r.query_fetch_by_role));
     eprintln!("recall@10 of the clustered search vs brute force: {:.4} ({} questions)", r.recall10, r.queries);
     eprintln!("recall@10 of the stored nearest-topic lists vs brute force: {:.4} (200 topics)", r.similar_recall10);
     println!("{}", serde_json::to_string(&r).expect("serialises"));

@@ -15,9 +15,9 @@
 //! generation, which visitors in the middle of a session may still fetch.
 
 use super::format::{
-    passage_chunk_key, Centroids, Counts, DirectoryShard, FileEntry, FileRole, LeftOut, LexicalStats, Layout, Manifest, ModelInfo, PassageChunk,
-    PassageMeta, PassageSpan, People, Posting, QVec, Similar, TermEntry, TermsShard, TopicCard, TopicRef, TopicsShard, Vectors, FORMAT_NAME,
-    FORMAT_VERSION, MANIFEST_FILE,
+    chunk_key, page_of, CardsChunk, Catalog, Centroids, Counts, DirectoryShard, FileEntry, FileRole, LeftOut, LexicalStats, Layout, LinksChunk, Manifest,
+    ModelInfo, PassageChunk, PassageMeta, PassageSpan, People, Posting, QVec, Similar, TermEntry, TermsShard, TopicCard, TopicLinks, TopicRef, Vectors,
+    FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE, NEAR_PER_CARD,
 };
 use super::kmeans;
 use super::lexical;
@@ -34,12 +34,17 @@ use std::path::Path;
 pub const SIMILAR_PER_TOPIC: usize = 32;
 /// Co-participation neighbours stored per topic.
 pub const PEOPLE_PER_TOPIC: usize = 10;
-/// Topics per id-directory bucket a fresh build aims for.
-pub const DIRECTORY_BUCKET_TOPICS: usize = 2048;
+/// Topics per id-directory bucket a fresh build aims for (a topic page fetches one bucket).
+pub const DIRECTORY_BUCKET_TOPICS: usize = 256;
 /// Bytes of postings per terms shard a fresh build aims for.
 pub const TERMS_SHARD_BYTES: usize = 48 * 1024;
-/// Slots per passage chunk.
-pub const PASSAGE_CHUNK: u32 = 16;
+/// Slots per chunk of cards, links and passages: a topic page fetches a
+/// chunk per candidate shown, so chunks are small.
+pub const CHUNK: u32 = 8;
+/// Clusters a related-topics page typically touches, for sizing catalog pages.
+const CLUSTERS_TOUCHED: f64 = 6.0;
+/// Term buckets a question typically touches, for sizing catalog pages.
+const BUCKETS_TOUCHED: f64 = 8.0;
 /// An update re-clusters from scratch once the index has grown past this
 /// multiple of what its clusters were sized for.
 pub const RECLUSTER_GROWTH: usize = 2;
@@ -47,8 +52,10 @@ pub const RECLUSTER_GROWTH: usize = 2;
 /// A topic ready for the index.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// Its card; `similar`, `people` and `passages` are filled in by [`build`].
+    /// Its card; `near` and `passages` are filled in by [`build`].
     pub card: TopicCard,
+    /// Content hash of everything the index derives from it ([`super::prepare::content_hash`]).
+    pub hash: String,
     /// Its vector.
     pub vector: QVec,
     /// Its passages and their vectors, in order.
@@ -75,7 +82,7 @@ pub struct Previous {
 /// The expensive parts of a topic an update can reuse.
 #[derive(Debug, Clone)]
 pub struct Reusable {
-    /// [`TopicCard::hash`] they were computed for.
+    /// [`TopicLinks::hash`] they were computed for.
     pub hash: String,
     /// The topic vector.
     pub vector: QVec,
@@ -95,12 +102,13 @@ impl Previous {
         let mut reusable = HashMap::new();
         let mut slots = vec![0usize; store.clusters()];
         for c in 0..store.clusters() as u16 {
-            let shard = store.topics(c, &mut needs).ok_or_else(|| Error::index(MANIFEST_FILE, format!("topics of cluster {c} are not loaded")))?;
-            let vectors = store.vectors(c, &mut needs).ok_or_else(|| Error::index(MANIFEST_FILE, format!("vectors of cluster {c} are not loaded")))?;
-            slots[c as usize] = shard.topics.len();
-            for (s, card) in shard.topics.iter().enumerate() {
-                let Some(card) = card else { continue };
+            let missing = |what: &str| Error::index(MANIFEST_FILE, format!("{what} of cluster {c} are not loaded"));
+            slots[c as usize] = store.slots(c, &mut needs).ok_or_else(|| missing("cards"))?;
+            let vectors = store.vectors(c, &mut needs).ok_or_else(|| missing("vectors"))?;
+            for s in 0..slots[c as usize] {
                 let r = TopicRef { cluster: c, slot: s as u16 };
+                let Some(card) = store.card(r, &mut needs) else { continue };
+                let links = store.links(r, &mut needs).ok_or_else(|| Error::index(&card.id, "has a card but no links"))?;
                 let vector = vectors.vectors.get(s).ok_or_else(|| Error::index(&card.id, "has a card but no vector"))?;
                 let chunk = store.passages(r, &mut needs).ok_or_else(|| Error::index(&card.id, "its passage chunk is not loaded"))?;
                 let span = card.passages;
@@ -108,7 +116,7 @@ impl Previous {
                     .map(|i| chunk.vectors.get(i as usize).ok_or_else(|| Error::index(&card.id, "passage vector missing")))
                     .collect::<Result<Vec<_>>>()?;
                 refs.insert(card.id.clone(), r);
-                reusable.insert(card.id.clone(), Reusable { hash: card.hash.clone(), vector, keywords: card.keywords.clone(), passages });
+                reusable.insert(card.id.clone(), Reusable { hash: links.hash.clone(), vector, keywords: card.keywords.clone(), passages });
             }
         }
         Ok(Previous { refs, centroids, slots, layout: store.manifest.layout, reusable })
@@ -148,18 +156,20 @@ fn place(entries: &[Entry], dim: usize, cluster_size: usize, previous: Option<&P
         let k = kmeans::clusters_for(n, cluster_size);
         let clustering = kmeans::cluster(&points, dim, k);
         let k = clustering.centroids.len() / dim;
-        let mut slots = vec![0usize; k];
-        let refs = clustering
-            .assignment
-            .iter()
-            .map(|&c| {
-                let r = TopicRef { cluster: c as u16, slot: slots[c] as u16 };
-                slots[c] += 1;
-                r
-            })
-            .collect();
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for (i, &c) in clustering.assignment.iter().enumerate() {
+            members[c].push(i);
+        }
+        let mut refs = vec![TopicRef { cluster: 0, slot: 0 }; n];
+        let ordered: Vec<Vec<usize>> = members.into_par_iter().map(|m| locality_order(m, &points, dim, CHUNK as usize)).collect();
+        for (c, m) in ordered.iter().enumerate() {
+            for (s, &i) in m.iter().enumerate() {
+                refs[i] = TopicRef { cluster: c as u16, slot: s as u16 };
+            }
+        }
+        let slots: Vec<usize> = ordered.iter().map(Vec::len).collect();
         let sizes = slots.iter().map(|&s| s as u32).collect();
-        return (refs, Centroids { dim, sizes, data: clustering.centroids }, slots, previous.is_some());
+        return (refs, Centroids::quantised(dim, sizes, &clustering.centroids), slots, previous.is_some());
     };
 
     // Update: unchanged topics stay; a changed topic whose nearest cluster is
@@ -171,7 +181,7 @@ fn place(entries: &[Entry], dim: usize, cluster_size: usize, previous: Option<&P
     let mut movers = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         match (prev.refs.get(&e.card.id), prev.reusable.get(&e.card.id)) {
-            (Some(r), Some(old)) if old.hash == e.card.hash => {
+            (Some(r), Some(old)) if old.hash == e.hash => {
                 taken[r.cluster as usize][r.slot as usize] = true;
                 refs[i] = Some(*r);
             }
@@ -205,6 +215,52 @@ fn place(entries: &[Entry], dim: usize, cluster_size: usize, previous: Option<&P
         sizes[r.cluster as usize] += 1;
     }
     (refs, Centroids { dim, sizes, data: prev.centroids.data.clone() }, slots, false)
+}
+
+/// Orders a cluster's members (indices into `points`, unit rows of width
+/// `dim`) so that near topics get near slots: split at a multiple of `chunk`
+/// along the members' main direction, recursively, until a part fits a chunk.
+/// A topic page then finds most of its candidates in a few chunks.
+/// Deterministic; within a chunk, members keep their given (id) order.
+fn locality_order(mut members: Vec<usize>, points: &[f32], dim: usize, chunk: usize) -> Vec<usize> {
+    if members.len() <= chunk {
+        members.sort_unstable();
+        return members;
+    }
+    let row = |i: usize| &points[i * dim..(i + 1) * dim];
+    let mut mean = vec![0f32; dim];
+    for &i in &members {
+        mean.iter_mut().zip(row(i)).for_each(|(m, x)| *m += x);
+    }
+    mean.iter_mut().for_each(|m| *m /= members.len() as f32);
+    // Main direction by power iteration on the centred members, from the farthest member's direction.
+    let centred = |i: usize, v: &[f32]| -> f32 { row(i).iter().zip(&mean).zip(v).map(|((x, m), d)| (x - m) * d).sum() };
+    let far = *members.iter().max_by(|&&a, &&b| {
+        let d = |i: usize| row(i).iter().zip(&mean).map(|(x, m)| (x - m) * (x - m)).sum::<f32>();
+        d(a).total_cmp(&d(b)).then(b.cmp(&a))
+    }).expect("members");
+    let mut axis: Vec<f32> = row(far).iter().zip(&mean).map(|(x, m)| x - m).collect();
+    for _ in 0..8 {
+        let mut next = vec![0f32; dim];
+        for &i in &members {
+            let p = centred(i, &axis);
+            next.iter_mut().zip(row(i)).zip(&mean).for_each(|((n, x), m)| *n += p * (x - m));
+        }
+        let norm = next.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            break;
+        }
+        axis = next.into_iter().map(|x| x / norm).collect();
+    }
+    let mut keyed: Vec<(f32, usize)> = members.iter().map(|&i| (centred(i, &axis), i)).collect();
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let chunks = members.len().div_ceil(chunk);
+    let split = chunks.div_ceil(2) * chunk;
+    members = keyed.into_iter().map(|(_, i)| i).collect();
+    let right = members.split_off(split.min(members.len()));
+    let mut out = locality_order(members, points, dim, chunk);
+    out.extend(locality_order(right, points, dim, chunk));
+    out
 }
 
 /// Up to this many topics, nearest-topic lists are exact (every pair compared);
@@ -300,32 +356,35 @@ pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: O
     let norms: Vec<f32> = entries.iter().map(|e| (dot_i8(&e.vector.codes, &e.vector.codes) as f32).sqrt()).collect();
     let cos = |a: usize, b: usize| round(cosine_i8(&entries[a].vector.codes, norms[a], &entries[b].vector.codes, norms[b]), 4);
 
-    // Cards, by cluster and slot.
+    // Cards and links, by cluster and slot.
     let mut cards: Vec<Vec<Option<TopicCard>>> = slots.iter().map(|&s| vec![None; s]).collect();
+    let mut links: Vec<Vec<Option<TopicLinks>>> = slots.iter().map(|&s| vec![None; s]).collect();
     for (i, e) in entries.iter().enumerate() {
-        let mut card = e.card.clone();
-        card.similar = similar[i].iter().map(|&(j, c)| Similar { topic: refs[j], cos: c }).collect();
+        let similar: Vec<Similar> = similar[i].iter().map(|&(j, c)| Similar { topic: refs[j], cos: c }).collect();
         let mut people: Vec<(usize, f32)> = cp.neighbours(i);
         people.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         people.truncate(PEOPLE_PER_TOPIC);
-        card.people = people.into_iter().map(|(j, sim)| People { topic: refs[j], sim: round(sim, 2), shared: cp.shared(i, j) as u32, cos: cos(i, j) }).collect();
+        let people = people.into_iter().map(|(j, sim)| People { topic: refs[j], sim: round(sim, 2), shared: cp.shared(i, j) as u32, cos: cos(i, j) }).collect();
+        let mut card = e.card.clone();
+        card.near = similar.iter().take(NEAR_PER_CARD).copied().collect();
         let r = refs[i];
         cards[r.cluster as usize][r.slot as usize] = Some(card);
+        links[r.cluster as usize][r.slot as usize] = Some(TopicLinks { hash: e.hash.clone(), similar, people });
     }
     let entry_at: HashMap<TopicRef, usize> = refs.iter().enumerate().map(|(i, r)| (*r, i)).collect();
-    let layout = previous.filter(|_| !reclustered).map(|p| p.layout).unwrap_or_else(|| fresh_layout(&entries));
+    let layout = previous.filter(|_| !reclustered).map(|p| p.layout).unwrap_or_else(|| fresh_layout(&entries, &slots));
 
     let mut files: Vec<(FileEntry, Vec<u8>)> = Vec::new();
     let mut passages_total = 0;
+    let per = layout.chunk as usize;
     for c in 0..k {
-        // Passage chunks of the cluster, then its topics shard that lists them.
-        let mut chunk_entries = Vec::new();
-        let chunk_count = slots[c].div_ceil(layout.passage_chunk as usize);
-        for chunk in 0..chunk_count {
+        // Per chunk of slots: passages (which fix each card's span), cards, links.
+        for chunk in 0..slots[c].div_ceil(per) {
+            let key = chunk_key(c as u16, chunk as u16);
+            let slot_range = chunk * per..((chunk + 1) * per).min(slots[c]);
             let mut metas = Vec::new();
             let mut vectors = Vectors::new(dim);
-            let lo = chunk * layout.passage_chunk as usize;
-            for s in lo..(lo + layout.passage_chunk as usize).min(slots[c]) {
+            for s in slot_range.clone() {
                 let r = TopicRef { cluster: c as u16, slot: s as u16 };
                 let Some(&i) = entry_at.get(&r) else { continue };
                 let card = cards[c][s].as_mut().expect("placed topics have cards");
@@ -337,13 +396,14 @@ pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: O
             }
             passages_total += metas.len();
             let bytes = PassageChunk { passages: metas, vectors }.to_bytes();
-            let entry = FileEntry::for_bytes(FileRole::Passages, passage_chunk_key(c as u16, chunk as u16), &bytes);
-            chunk_entries.push(entry.clone());
-            files.push((entry, bytes));
+            files.push((FileEntry::for_bytes(FileRole::Passages, key, &bytes), bytes));
+            let chunk_cards = CardsChunk { cluster: c as u16, chunk: chunk as u16, cards: cards[c][slot_range.clone()].to_vec() };
+            let bytes = serde_json::to_vec(&chunk_cards).expect("cards serialise");
+            files.push((FileEntry::for_bytes(FileRole::Cards, key, &bytes), bytes));
+            let chunk_links = LinksChunk { cluster: c as u16, chunk: chunk as u16, links: links[c][slot_range].to_vec() };
+            let bytes = serde_json::to_vec(&chunk_links).expect("links serialise");
+            files.push((FileEntry::for_bytes(FileRole::Links, key, &bytes), bytes));
         }
-        let shard = TopicsShard { cluster: c as u16, topics: std::mem::take(&mut cards[c]), passage_chunks: chunk_entries };
-        let bytes = serde_json::to_vec(&shard).expect("topics serialise");
-        files.push((FileEntry::for_bytes(FileRole::Topics, c as u32, &bytes), bytes));
 
         let mut vectors = Vectors::new(dim);
         for s in 0..slots[c] {
@@ -353,8 +413,6 @@ pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: O
         let bytes = vectors.to_bytes();
         files.push((FileEntry::for_bytes(FileRole::Vectors, c as u32, &bytes), bytes));
     }
-    let bytes = centroids.to_bytes();
-    files.push((FileEntry::for_bytes(FileRole::Centroids, 0, &bytes), bytes));
 
     // Directory buckets.
     let mut buckets: BTreeMap<u32, DirectoryShard> = (0..layout.directory_buckets).map(|b| (b, DirectoryShard::new())).collect();
@@ -374,10 +432,29 @@ pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: O
         files.push((FileEntry::for_bytes(FileRole::Terms, b as u32, &bytes), bytes));
     }
 
-    if let Some(pack) = pack {
-        files.push((FileEntry::for_bytes(FileRole::Model, 0, pack), pack.to_vec()));
+    // The catalog: pages of shards, the root listing the pages; the manifest lists the root.
+    let mut pages: BTreeMap<u32, Vec<FileEntry>> = BTreeMap::new();
+    for (e, _) in &files {
+        pages.entry(page_of(e.role, e.key, &layout).expect("shards belong on pages")).or_default().push(e.clone());
     }
-    let mut listed: Vec<FileEntry> = files.iter().filter(|(e, _)| e.role != FileRole::Passages).map(|(e, _)| e.clone()).collect();
+    let mut root = Vec::new();
+    for (page, mut listed) in pages {
+        listed.sort_by(|a, b| (a.role, a.key).cmp(&(b.role, b.key)));
+        let bytes = Catalog { page, files: listed }.to_bytes();
+        let entry = FileEntry::for_bytes(FileRole::Catalog, page, &bytes);
+        root.push(entry.clone());
+        files.push((entry, bytes));
+    }
+    let bytes = Catalog { page: 0, files: root }.to_bytes();
+    let mut listed = vec![FileEntry::for_bytes(FileRole::Catalog, 0, &bytes)];
+    files.push((listed[0].clone(), bytes));
+    let bytes = centroids.to_bytes();
+    listed.push(FileEntry::for_bytes(FileRole::Centroids, 0, &bytes));
+    files.push((listed[1].clone(), bytes));
+    if let Some(pack) = pack {
+        listed.push(FileEntry::for_bytes(FileRole::Model, 0, pack));
+        files.push((listed[2].clone(), pack.to_vec()));
+    }
     listed.sort_by(|a, b| (a.role, a.key).cmp(&(b.role, b.key)));
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
@@ -392,8 +469,13 @@ pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: O
     Ok(Built { manifest, files, reclustered })
 }
 
-/// The shard layout a fresh build picks for `entries`.
-fn fresh_layout(entries: &[Entry]) -> Layout {
+/// The shard layout a fresh build picks for `entries` placed in clusters of `slots` slots.
+///
+/// Catalog pages are sized so that a query's catalog bytes are smallest: the
+/// root lists P pages and a query reads the root and the pages of the few
+/// clusters (or buckets) it touches, so with R records per cluster and C
+/// clusters, clusters per page g minimises C/g + touched * R * g: g = sqrt(C / (touched R)).
+fn fresh_layout(entries: &[Entry], slots: &[usize]) -> Layout {
     let postings: usize = entries
         .iter()
         .map(|e| {
@@ -404,11 +486,14 @@ fn fresh_layout(entries: &[Entry]) -> Layout {
             doc.len()
         })
         .sum();
-    Layout {
-        directory_buckets: entries.len().div_ceil(DIRECTORY_BUCKET_TOPICS).max(1) as u32,
-        term_buckets: (postings * 8).div_ceil(TERMS_SHARD_BYTES).clamp(1, 4096) as u32,
-        passage_chunk: PASSAGE_CHUNK,
-    }
+    let term_buckets = (postings * 8).div_ceil(TERMS_SHARD_BYTES).clamp(1, 4096) as u32;
+    let directory_buckets = entries.len().div_ceil(DIRECTORY_BUCKET_TOPICS).max(1) as u32;
+    let clusters = slots.len().max(1) as f64;
+    let mean_slots = slots.iter().sum::<usize>() as f64 / clusters;
+    let records_per_cluster = 3.0 * (mean_slots / CHUNK as f64).ceil() + 1.0;
+    let clusters_per_page = (clusters / (CLUSTERS_TOUCHED * records_per_cluster)).sqrt().round().max(1.0) as u32;
+    let buckets_per_page = (term_buckets.max(directory_buckets) as f64 / BUCKETS_TOUCHED).sqrt().round().max(1.0) as u32;
+    Layout { directory_buckets, term_buckets, chunk: CHUNK, clusters_per_page, buckets_per_page }
 }
 
 /// Terms shards by bucket, the collection statistics and the number of distinct terms.
@@ -459,31 +544,36 @@ pub struct WriteReport {
     pub bytes_written: u64,
 }
 
-/// Whether `name` looks like a shard this module writes (`stem-key-hash.ext`).
+/// Whether `name` looks like a shard this module writes (`stem-key-hash.ext`), in this format or an older one.
 fn is_shard_name(name: &str) -> bool {
-    ["centroids-", "directory-", "topics-", "vectors-", "terms-", "passages-", "neighbours-", "model-"].iter().any(|p| name.starts_with(p))
+    FileRole::stems().chain(["topics", "neighbours"]).any(|stem| name.starts_with(stem) && name[stem.len()..].starts_with('-'))
         && (name.ends_with(".json") || name.ends_with(".bin") || name.ends_with(".cpk"))
 }
 
-/// Every shard name the index in `dir` refers to now (any format version), for garbage collection.
+/// Every shard name the index in `dir` refers to now, for garbage collection:
+/// the manifest's files and, when this reader understands the manifest, every
+/// file its catalogs list. Best effort: an unreadable index refers to nothing.
 fn referenced(dir: &Path) -> HashSet<String> {
     let mut names = HashSet::new();
     let Ok(bytes) = std::fs::read(dir.join(MANIFEST_FILE)) else { return names };
-    let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) else { return names };
-    for f in m["files"].as_array().into_iter().flatten() {
-        if let Some(name) = f["name"].as_str() {
-            names.insert(name.to_string());
-            if f["role"] == "topics" {
-                if let Ok(t) = std::fs::read(dir.join(name)).map_err(|_| ()).and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).map_err(|_| ())) {
-                    for c in t["passage_chunks"].as_array().into_iter().flatten() {
-                        if let Some(n) = c["name"].as_str() {
-                            names.insert(n.to_string());
-                        }
-                    }
-                }
+    if let Ok(m) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        names.extend(m["files"].as_array().into_iter().flatten().filter_map(|f| f["name"].as_str().map(str::to_string)));
+    }
+    let Ok(mut store) = Store::from_manifest(&bytes) else { return names };
+    let mut tried = HashSet::new();
+    loop {
+        let pending: Vec<String> = store.listed().filter(|e| e.role == FileRole::Catalog && !tried.contains(&e.name)).map(|e| e.name.clone()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        for n in pending {
+            if let Ok(b) = std::fs::read(dir.join(&n)) {
+                let _ = store.add(&n, &b); // a damaged page lists nothing more; the rest still count
             }
+            tried.insert(n);
         }
     }
+    names.extend(store.listed().map(|e| e.name.clone()));
     names
 }
 

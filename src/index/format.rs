@@ -1,28 +1,39 @@
 //! The on-disk index format, defined once for the writer (native) and the reader (wasm).
 //!
 //! An index is a directory of immutable, content-addressed shards and one small
-//! manifest that lists them:
+//! manifest. Shards are listed in a two-level catalog, so a visitor fetches
+//! the few catalog pages on the way to the shards a query touches instead of
+//! one list of every shard:
 //!
 //! ```text
-//! manifest.json                    format, model, counts, layout, what was left out, every shard
-//! centroids-0-<h>.bin              k-means centroids of the topic vectors (CAIRNC02)
-//! directory-<b>-<h>.json           topic id -> [cluster, slot], for the ids hashing to bucket b
-//! topics-<c>-<h>.json              cluster c: a card per slot (title, url, tags, counts, keywords,
-//!                                  nearest topics, co-participation neighbours) and its passage chunks
-//! vectors-<c>-<h>.bin              cluster c: int8 topic vectors, one per slot (CAIRNV02)
-//! terms-<b>-<h>.bin                BM25 postings of the terms hashing to bucket b (CAIRNT02)
-//! passages-<c>.<k>-<h>.bin         passages (text + int8 vector) of cluster c's slots
-//!                                  [k * chunk, (k + 1) * chunk) (CAIRNP02); listed in topics-<c>
-//! model-0-<h>.cpk                  the model pack that made the vectors, when it was a pack:
-//!                                  the browser's encoder loads exactly this file
+//! manifest.json                format, model, counts, layout, what was left out; lists
+//!                              the centroids, the model pack and the catalog root
+//! catalog-0.0-<h>.bin          the root: every catalog page (CAIRNK03)
+//! catalog-<t>.<p>-<h>.bin      page p of kind t: the shards of a few clusters (t = 1),
+//!                              of a range of term (2) or directory (3) buckets ([`page_of`])
+//! centroids-0-<h>.bin          k-means centroids of the topic vectors (int8, CAIRNC03)
+//! directory-<b>-<h>.json       topic id -> [cluster, slot], for the ids hashing to bucket b
+//! cards-<c>.<k>-<h>.json       what the widgets show and rank with, for slots
+//!                              [k * chunk, (k + 1) * chunk) of cluster c ([`CardsChunk`])
+//! links-<c>.<k>-<h>.json       the same slots' links: nearest topics by meaning and by
+//!                              co-participation, content hashes ([`LinksChunk`])
+//! vectors-<c>-<h>.bin          cluster c: int8 topic vectors, one per slot (CAIRNV02)
+//! passages-<c>.<k>-<h>.bin     passages (text + int8 vector) of the chunk's slots (CAIRNP02)
+//! terms-<b>-<h>.bin            BM25 postings of the terms hashing to bucket b (CAIRNT02)
+//! model-0-<h>.cpk              the model pack that made the vectors, when it was a pack:
+//!                              the browser's encoder loads exactly this file
 //! ```
 //!
 //! `<h>` is the first 16 hex digits of the file's SHA-256, so a name never
-//! changes meaning and a CDN may cache every shard forever. The manifest lists
-//! every shard but the passage chunks with its full SHA-256 and size; the
-//! passage chunks are listed the same way inside their cluster's (verified)
-//! topics shard, which a reader always loads first. Readers refuse any file
-//! whose size or hash differs and name it.
+//! changes meaning and a CDN may cache every shard forever. Every file is
+//! listed with its full SHA-256 and size by the manifest or a catalog file the
+//! manifest's chain of hashes vouches for; readers refuse any file whose size
+//! or hash differs and name it.
+//!
+//! Related topics for one page touch the card and links chunks of the topic
+//! and the card chunks of its candidates, a few KB each: a fresh build orders
+//! each cluster's slots along the cluster's main direction, so near topics
+//! tend to share chunks.
 //!
 //! A topic is addressed by [`TopicRef`] `(cluster, slot)`. Slots are stable
 //! across incremental updates: a deleted topic leaves an empty slot (`null`
@@ -31,10 +42,10 @@
 //! topic id, so an updated index answers exactly as a fresh build of the same
 //! data does wherever the search is exhaustive.
 //!
-//! Binary shards are little-endian. `CAIRNV02` (vectors) and `CAIRNC02`
+//! Binary shards are little-endian. `CAIRNV02` (vectors) and `CAIRNC03`
 //! (centroids) are plain arrays (layouts on [`Vectors`] and [`Centroids`]);
-//! `CAIRNT02` and `CAIRNP02` are containers: `magic[8] | header_len u32 |
-//! header (JSON) | zero padding to a multiple of 4 | payload`.
+//! `CAIRNT02`, `CAIRNP02` and `CAIRNK03` are containers: `magic[8] |
+//! header_len u32 | header (JSON) | zero padding to a multiple of 4 | payload`.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -44,17 +55,19 @@ use std::collections::BTreeMap;
 /// `format` field of every manifest.
 pub const FORMAT_NAME: &str = "cairn-index";
 /// Version of this layout; readers refuse others.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Name of the manifest inside an index directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// First bytes of a vectors shard.
 pub const VECTORS_MAGIC: &[u8; 8] = b"CAIRNV02";
 /// First bytes of the centroids shard.
-pub const CENTROIDS_MAGIC: &[u8; 8] = b"CAIRNC02";
+pub const CENTROIDS_MAGIC: &[u8; 8] = b"CAIRNC03";
 /// First bytes of a terms shard.
 pub const TERMS_MAGIC: &[u8; 8] = b"CAIRNT02";
 /// First bytes of a passage chunk.
 pub const PASSAGES_MAGIC: &[u8; 8] = b"CAIRNP02";
+/// First bytes of a catalog file.
+pub const CATALOG_MAGIC: &[u8; 8] = b"CAIRNK03";
 
 /// The model an index was built with; a query encoder must match it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,43 +84,89 @@ pub struct ModelInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileRole {
-    /// [`Centroids`], key 0.
+    /// [`Centroids`], key 0; listed by the manifest.
     Centroids,
+    /// [`Catalog`]: key 0 is the root (listed by the manifest), other keys are pages (listed by the root).
+    Catalog,
     /// [`DirectoryShard`], key = bucket.
     Directory,
-    /// [`TopicsShard`], key = cluster.
-    Topics,
+    /// [`CardsChunk`], key = [`chunk_key`] (cluster, chunk).
+    Cards,
+    /// [`LinksChunk`], key = [`chunk_key`] (cluster, chunk).
+    Links,
     /// [`Vectors`] of one cluster, key = cluster.
     Vectors,
     /// [`TermsShard`], key = bucket.
     Terms,
-    /// [`PassageChunk`], key = [`passage_chunk_key`] (cluster, chunk).
+    /// [`PassageChunk`], key = [`chunk_key`] (cluster, chunk).
     Passages,
-    /// The model pack (`cairn model pack`) that embedded the index, key 0.
+    /// The model pack (`cairn model pack`) that embedded the index, key 0; listed by the manifest.
     Model,
 }
 
 impl FileRole {
+    /// Every role, in [`FileRole::code`] order.
+    pub const ALL: [FileRole; 9] =
+        [FileRole::Centroids, FileRole::Catalog, FileRole::Directory, FileRole::Cards, FileRole::Links, FileRole::Vectors, FileRole::Terms, FileRole::Passages, FileRole::Model];
+
     /// File name stem and extension.
     fn stem_ext(self) -> (&'static str, &'static str) {
         match self {
             FileRole::Centroids => ("centroids", "bin"),
+            FileRole::Catalog => ("catalog", "bin"),
             FileRole::Directory => ("directory", "json"),
-            FileRole::Topics => ("topics", "json"),
+            FileRole::Cards => ("cards", "json"),
+            FileRole::Links => ("links", "json"),
             FileRole::Vectors => ("vectors", "bin"),
             FileRole::Terms => ("terms", "bin"),
             FileRole::Passages => ("passages", "bin"),
             FileRole::Model => ("model", "cpk"),
         }
     }
+
+    /// The role's number in catalog records.
+    pub fn code(self) -> u8 {
+        FileRole::ALL.iter().position(|&r| r == self).expect("listed") as u8
+    }
+
+    /// Whether keys of this role are [`chunk_key`]s.
+    pub fn chunked(self) -> bool {
+        matches!(self, FileRole::Cards | FileRole::Links | FileRole::Passages)
+    }
+
+    /// Every name stem a shard of any role starts with (for garbage collection).
+    pub fn stems() -> impl Iterator<Item = &'static str> {
+        FileRole::ALL.iter().map(|r| r.stem_ext().0)
+    }
 }
 
-/// The key of passage chunk `chunk` of cluster `cluster`: both in one u32.
-pub fn passage_chunk_key(cluster: u16, chunk: u16) -> u32 {
+/// The key of chunk `chunk` of cluster `cluster` (cards, links, passages): both in one u32.
+pub fn chunk_key(cluster: u16, chunk: u16) -> u32 {
     (cluster as u32) << 16 | chunk as u32
 }
 
-/// One shard, as the manifest (or a topics shard) lists it.
+/// Kinds of catalog page, in the top byte of a page key (see [`page_of`]).
+const PAGE_CLUSTERS: u32 = 1;
+const PAGE_TERMS: u32 = 2;
+const PAGE_DIRECTORY: u32 = 3;
+
+/// The catalog page that lists the shard `(role, key)`, or `None` for the
+/// files the manifest lists itself (centroids, model, the catalog root) and
+/// for pages (listed by the root). A page lists every shard of
+/// `layout.clusters_per_page` consecutive clusters (cards, links, vectors,
+/// passages), or of `layout.buckets_per_page` consecutive term or directory buckets.
+pub fn page_of(role: FileRole, key: u32, layout: &Layout) -> Option<u32> {
+    let per = |n: u32| n.max(1);
+    match role {
+        FileRole::Centroids | FileRole::Model | FileRole::Catalog => None,
+        FileRole::Cards | FileRole::Links | FileRole::Passages => Some(PAGE_CLUSTERS << 24 | (key >> 16) / per(layout.clusters_per_page)),
+        FileRole::Vectors => Some(PAGE_CLUSTERS << 24 | key / per(layout.clusters_per_page)),
+        FileRole::Terms => Some(PAGE_TERMS << 24 | key / per(layout.buckets_per_page)),
+        FileRole::Directory => Some(PAGE_DIRECTORY << 24 | key / per(layout.buckets_per_page)),
+    }
+}
+
+/// One shard, as the manifest (or a catalog file) lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// What it holds.
@@ -125,13 +184,18 @@ pub struct FileEntry {
 impl FileEntry {
     /// The entry (and content-addressed name) of `bytes` in role `role`.
     pub fn for_bytes(role: FileRole, key: u32, bytes: &[u8]) -> FileEntry {
-        let sha = sha256_hex(bytes);
+        FileEntry::from_parts(role, key, sha256_hex(bytes), bytes.len() as u64)
+    }
+
+    /// The entry of a file whose SHA-256 (lowercase hex) and size are known; its name follows from them.
+    pub fn from_parts(role: FileRole, key: u32, sha256: String, bytes: u64) -> FileEntry {
         let (stem, ext) = role.stem_ext();
         let key_text = match role {
-            FileRole::Passages => format!("{}.{}", key >> 16, key & 0xffff),
+            _ if role.chunked() => format!("{}.{}", key >> 16, key & 0xffff),
+            FileRole::Catalog => format!("{}.{}", key >> 24, key & 0xff_ffff), // kind of page . page
             _ => key.to_string(),
         };
-        FileEntry { role, key, name: format!("{stem}-{key_text}-{}.{ext}", &sha[..16]), sha256: sha, bytes: bytes.len() as u64 }
+        FileEntry { role, key, name: format!("{stem}-{key_text}-{}.{ext}", &sha256[..16]), sha256, bytes }
     }
 }
 
@@ -156,8 +220,12 @@ pub struct Layout {
     pub directory_buckets: u32,
     /// Buckets of the lexical postings (`fnv1a(term) % term_buckets`).
     pub term_buckets: u32,
-    /// Slots per passage chunk.
-    pub passage_chunk: u32,
+    /// Slots per chunk of cards, links and passages.
+    pub chunk: u32,
+    /// Consecutive clusters whose shards one catalog page lists.
+    pub clusters_per_page: u32,
+    /// Consecutive term (or directory) buckets one catalog page lists.
+    pub buckets_per_page: u32,
 }
 
 /// Collection statistics BM25 needs at query time.
@@ -195,7 +263,7 @@ pub struct Manifest {
     pub lexical: LexicalStats,
     /// What was left out of the index.
     pub left_out: LeftOut,
-    /// Every shard but the passage chunks (listed in their topics shard).
+    /// The centroids, the model pack (if any) and the catalog root, which lists the rest.
     pub files: Vec<FileEntry>,
 }
 
@@ -340,15 +408,15 @@ pub struct TopicCard {
     pub views: Option<u64>,
     /// Key phrases, best first.
     pub keywords: Vec<String>,
-    /// Content hash of everything the index derives from the topic (incremental updates).
-    pub hash: String,
-    /// Nearest topics by meaning, best first (ties by id).
-    pub similar: Vec<Similar>,
-    /// Co-participation neighbours, strongest first.
-    pub people: Vec<People>,
-    /// Its passages.
+    /// The first [`NEAR_PER_CARD`] of its nearest topics ([`TopicLinks::similar`]):
+    /// enough to judge how much two candidates repeat each other without their links.
+    pub near: Vec<Similar>,
+    /// Its passages, in the passage chunk of its slot.
     pub passages: PassageSpan,
 }
+
+/// Nearest topics kept on each card (the links chunk keeps more).
+pub const NEAR_PER_CARD: usize = 8;
 
 impl TopicCard {
     /// Whether the question has no answer yet.
@@ -357,15 +425,98 @@ impl TopicCard {
     }
 }
 
-/// `topics-<c>-*.json`: the cards of one cluster, by slot (`null` = empty slot).
+/// How a topic links to others: needed for the topic being read (and the
+/// visitor's history), not for every topic shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TopicsShard {
+pub struct TopicLinks {
+    /// Content hash of everything the index derives from the topic (incremental updates).
+    pub hash: String,
+    /// Nearest topics by meaning, best first (ties by id).
+    pub similar: Vec<Similar>,
+    /// Co-participation neighbours, strongest first.
+    pub people: Vec<People>,
+}
+
+/// `cards-<c>.<k>-*.json`: the cards of slots `[chunk * layout.chunk, ...)` of a cluster (`null` = empty slot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CardsChunk {
     /// The cluster.
     pub cluster: u16,
+    /// The chunk within it.
+    pub chunk: u16,
     /// Card per slot.
-    pub topics: Vec<Option<TopicCard>>,
-    /// The cluster's passage chunks, by chunk number.
-    pub passage_chunks: Vec<FileEntry>,
+    pub cards: Vec<Option<TopicCard>>,
+}
+
+/// `links-<c>.<k>-*.json`: the links of the same slots as the cards chunk with the same key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinksChunk {
+    /// The cluster.
+    pub cluster: u16,
+    /// The chunk within it.
+    pub chunk: u16,
+    /// Links per slot.
+    pub links: Vec<Option<TopicLinks>>,
+}
+
+/// `catalog-<p>-*.bin`: the entries of the files one catalog page (or the root) lists.
+///
+/// ```text
+/// magic  b"CAIRNK03", header_len u32, header {"page": p, "files": n}, padding
+/// n records of 48 bytes: role u8 (FileRole::code), 3 zero bytes, key u32,
+///                        size u64, SHA-256 [u8; 32]
+/// ```
+/// Names follow from role, key and hash ([`FileEntry::from_parts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    /// The page key (0 for the root).
+    pub page: u32,
+    /// The files it lists.
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CatalogHeader {
+    page: u32,
+    files: usize,
+}
+
+/// Bytes per catalog record.
+const CATALOG_RECORD: usize = 48;
+
+impl Catalog {
+    /// Serialises to the `CAIRNK03` container.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = serde_json::to_vec(&CatalogHeader { page: self.page, files: self.files.len() }).expect("catalog header serialises");
+        let mut payload = Vec::with_capacity(self.files.len() * CATALOG_RECORD);
+        for f in &self.files {
+            payload.extend_from_slice(&[f.role.code(), 0, 0, 0]);
+            payload.extend_from_slice(&f.key.to_le_bytes());
+            payload.extend_from_slice(&f.bytes.to_le_bytes());
+            payload.extend((0..32).map(|i| u8::from_str_radix(&f.sha256[2 * i..2 * i + 2], 16).expect("hex digest")));
+        }
+        container(CATALOG_MAGIC, &header, &payload)
+    }
+
+    /// Parses the `CAIRNK03` container; `name` is used in errors.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        let (header, payload) = open_container(bytes, CATALOG_MAGIC, name)?;
+        let h: CatalogHeader = serde_json::from_slice(header).map_err(|source| Error::Json { what: name.into(), source })?;
+        if payload.len() != h.files * CATALOG_RECORD {
+            return Err(Error::index(name, format!("lists {} files in {} bytes of records (truncated?)", h.files, payload.len())));
+        }
+        let files = payload
+            .chunks_exact(CATALOG_RECORD)
+            .map(|r| {
+                let role = *FileRole::ALL.get(r[0] as usize).ok_or_else(|| Error::index(name, format!("lists a file of unknown role {}", r[0])))?;
+                let key = u32_at(r, 4);
+                let size = u64::from_le_bytes(r[8..16].try_into().expect("8 bytes"));
+                let sha: String = r[16..48].iter().map(|b| format!("{b:02x}")).collect();
+                Ok(FileEntry::from_parts(role, key, sha, size))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Catalog { page: h.page, files })
+    }
 }
 
 /// `directory-<b>-*.json`: topic id -> where it is, for the ids of one bucket.
@@ -527,24 +678,38 @@ impl Vectors {
 
 /// Cluster centroids (unit vectors) and how many topics each cluster holds.
 ///
-/// `centroids-0-*.bin`:
+/// `centroids-0-*.bin`, int8 like the topic vectors (a question fetches every
+/// centroid: a quarter of the bytes of f32, and probing only ranks clusters):
 /// ```text
-/// magic  b"CAIRNC02"      8 bytes
+/// magic  b"CAIRNC03"      8 bytes
 /// k u32, dim u32          8 bytes
 /// sizes  u32 x k          live topics per cluster
-/// data   f32 x (k * dim)  row-major
+/// scales f32 x k          per-centroid dequantisation scale
+/// codes  i8 x (k * dim)   row-major
 /// ```
+/// In memory the centroids are the dequantised f32 rows, so a reader and the
+/// writer that produced a file see the same numbers; writing them again gives
+/// the same bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Centroids {
     /// Width.
     pub dim: usize,
     /// Live topics per cluster (k,).
     pub sizes: Vec<u32>,
-    /// Centroids (k, dim), unit length.
+    /// Centroids (k, dim), unit length up to int8 rounding.
     pub data: Vec<f32>,
 }
 
 impl Centroids {
+    /// Centroids as the file stores them: each row rounded through int8.
+    pub fn quantised(dim: usize, sizes: Vec<u32>, data: &[f32]) -> Self {
+        let data = data.chunks_exact(dim.max(1)).flat_map(|row| {
+            let q = QVec::quantise(row);
+            q.codes.into_iter().map(move |c| c as f32 * q.scale)
+        });
+        Centroids { dim, sizes, data: data.collect() }
+    }
+
     /// Number of clusters.
     pub fn len(&self) -> usize {
         self.sizes.len()
@@ -560,34 +725,40 @@ impl Centroids {
         &self.data[c * self.dim..(c + 1) * self.dim]
     }
 
-    /// Serialises to the `CAIRNC02` layout.
+    /// Serialises to the `CAIRNC03` layout.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.len() * (4 + 4 * self.dim));
+        let rows: Vec<QVec> = self.data.chunks_exact(self.dim.max(1)).map(QVec::quantise).collect();
+        let mut out = Vec::with_capacity(16 + self.len() * (8 + self.dim));
         out.extend_from_slice(CENTROIDS_MAGIC);
         out.extend_from_slice(&(self.len() as u32).to_le_bytes());
         out.extend_from_slice(&(self.dim as u32).to_le_bytes());
         for s in &self.sizes {
             out.extend_from_slice(&s.to_le_bytes());
         }
-        for v in &self.data {
-            out.extend_from_slice(&v.to_le_bytes());
+        for q in &rows {
+            out.extend_from_slice(&q.scale.to_le_bytes());
+        }
+        for q in &rows {
+            out.extend(q.codes.iter().map(|&c| c as u8));
         }
         out
     }
 
-    /// Parses the `CAIRNC02` layout; `name` is used in errors.
+    /// Parses the `CAIRNC03` layout; `name` is used in errors.
     pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Self> {
         if bytes.len() < 16 || &bytes[..8] != CENTROIDS_MAGIC {
-            return Err(Error::index(name, "is not a Cairn centroids file (bad magic)"));
+            return Err(Error::index(name, "is not a Cairn centroids file of this version (bad magic)"));
         }
         let k = u32_at(bytes, 8) as usize;
         let dim = u32_at(bytes, 12) as usize;
-        let want = k.checked_mul(4 + 4 * dim).and_then(|n| n.checked_add(16));
+        let want = k.checked_mul(8 + dim).and_then(|n| n.checked_add(16));
         if want != Some(bytes.len()) {
             return Err(Error::index(name, format!("holds {} bytes; {k} centroids of {dim} need more or fewer", bytes.len())));
         }
         let sizes = (0..k).map(|i| u32_at(bytes, 16 + 4 * i)).collect();
-        let data = bytes[16 + 4 * k..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let scales: Vec<f32> = (0..k).map(|i| f32::from_le_bytes(bytes[16 + 4 * k + 4 * i..][..4].try_into().expect("4 bytes"))).collect();
+        let codes = &bytes[16 + 8 * k..];
+        let data = (0..k * dim).map(|i| codes[i] as i8 as f32 * scales[i / dim.max(1)]).collect();
         Ok(Centroids { dim, sizes, data })
     }
 }
@@ -801,8 +972,10 @@ mod tests {
 
     #[test]
     fn shards_round_trip() {
-        let c = Centroids { dim: 2, sizes: vec![3, 0], data: vec![1.0, 0.0, 0.0, 1.0] };
+        let c = Centroids::quantised(2, vec![3, 0], &[0.6, 0.8, 0.0, 1.0]);
+        assert!((c.data[0] - 0.6).abs() < 0.8 / 127.0);
         assert_eq!(Centroids::from_bytes(&c.to_bytes(), "c").unwrap(), c);
+        assert_eq!(Centroids::quantised(2, vec![3, 0], &c.data), c, "quantising again changes nothing");
         let r = |c, s| TopicRef { cluster: c, slot: s };
         let t = TermsShard {
             terms: vec![TermEntry { term: "a".into(), df: 2, first: 0, count: 2 }, TermEntry { term: "b".into(), df: 9, first: 2, count: 1 }],
@@ -824,13 +997,31 @@ mod tests {
 
     #[test]
     fn names_are_content_addressed_and_verified() {
-        let e = FileEntry::for_bytes(FileRole::Passages, passage_chunk_key(3, 1), b"abc");
+        let e = FileEntry::for_bytes(FileRole::Passages, chunk_key(3, 1), b"abc");
         assert!(e.name.starts_with("passages-3.1-") && e.name.ends_with(".bin"), "{}", e.name);
         assert!(verify(&e, b"abc").is_ok());
         let err = verify(&e, b"abd").unwrap_err().to_string();
         assert!(err.contains(&e.name) && err.contains("SHA-256"), "{err}");
         assert!(verify(&e, b"ab").unwrap_err().to_string().contains("truncated"));
     }
+
+    #[test]
+    fn catalogs_round_trip_and_pages_group_shards() {
+        let files = vec![FileEntry::for_bytes(FileRole::Cards, chunk_key(5, 2), b"x"), FileEntry::for_bytes(FileRole::Vectors, 5, b"yz")];
+        let c = Catalog { page: page_of(FileRole::Vectors, 5, &LAYOUT).unwrap(), files };
+        let bytes = c.to_bytes();
+        assert_eq!(Catalog::from_bytes(&bytes, "k").unwrap(), c);
+        assert!(Catalog::from_bytes(&bytes[..bytes.len() - 1], "k").unwrap_err().to_string().contains("truncated"));
+        // A cluster's shards share its page; the next page starts after clusters_per_page clusters.
+        let page = |role, key| page_of(role, key, &LAYOUT);
+        assert_eq!(page(FileRole::Cards, chunk_key(5, 2)), page(FileRole::Vectors, 5));
+        assert_eq!(page(FileRole::Links, chunk_key(4, 0)), page(FileRole::Passages, chunk_key(5, 9)));
+        assert_ne!(page(FileRole::Vectors, 5), page(FileRole::Vectors, 6));
+        assert_ne!(page(FileRole::Terms, 0), page(FileRole::Directory, 0));
+        assert_eq!(page(FileRole::Centroids, 0), None);
+    }
+
+    const LAYOUT: Layout = Layout { directory_buckets: 4, term_buckets: 8, chunk: 16, clusters_per_page: 2, buckets_per_page: 4 };
 
     #[test]
     fn refs_serialise_as_compact_arrays() {

@@ -36,6 +36,7 @@ pub fn content_hash(weights_id: &str, topic: &Topic, passages: &[PassageText]) -
 /// One topic being prepared.
 struct Pending {
     card: TopicCard,
+    hash: String,
     passages: Vec<PassageText>,
     participants: Vec<String>,
     /// Reused vectors, or positions of its texts in [`Plan::texts`].
@@ -57,8 +58,8 @@ pub struct Plan {
     pending: Vec<Pending>,
 }
 
-/// The card of `topic`, before the builder adds its links.
-pub fn card(topic: &Topic, hash: String, keywords: Vec<String>) -> TopicCard {
+/// The card of `topic`, before the builder adds its nearest topics and passages.
+pub fn card(topic: &Topic, keywords: Vec<String>) -> TopicCard {
     TopicCard {
         id: topic.id.clone(),
         title: topic.title.clone(),
@@ -72,9 +73,7 @@ pub fn card(topic: &Topic, hash: String, keywords: Vec<String>) -> TopicCard {
         comments: topic.comment_count() as u32,
         views: topic.views,
         keywords,
-        hash,
-        similar: Vec::new(),
-        people: Vec::new(),
+        near: Vec::new(),
         passages: PassageSpan::default(),
     }
 }
@@ -93,8 +92,8 @@ pub fn plan(topics: &[Topic], weights_id: &str, previous: Option<&Previous>) -> 
             match old {
                 Some(r) => {
                     reused += 1;
-                    let card = card(t, hash, r.keywords.clone());
-                    Pending { card, passages, participants, source: Source::Reused { vector: r.vector.clone(), passages: r.passages.clone() } }
+                    let card = card(t, r.keywords.clone());
+                    Pending { card, hash, passages, participants, source: Source::Reused { vector: r.vector.clone(), passages: r.passages.clone() } }
                 }
                 None => {
                     let topic = texts.len();
@@ -102,7 +101,7 @@ pub fn plan(topics: &[Topic], weights_id: &str, previous: Option<&Previous>) -> 
                     texts.extend(passages.iter().map(|p| p.text.clone()));
                     let candidates = keywords::candidates(&t.title, &t.body_text);
                     texts.extend(candidates.iter().cloned());
-                    Pending { card: card(t, hash, Vec::new()), passages, participants, source: Source::Embed { topic, candidates } }
+                    Pending { card: card(t, Vec::new()), hash, passages, participants, source: Source::Embed { topic, candidates } }
                 }
             }
         })
@@ -120,7 +119,7 @@ impl Plan {
             .pending
             .into_iter()
             .map(|p| {
-                let Pending { mut card, passages, participants, source } = p;
+                let Pending { mut card, hash, passages, participants, source } = p;
                 let (vector, passage_vectors) = match source {
                     Source::Reused { vector, passages } => (vector, passages),
                     Source::Embed { topic, candidates } => {
@@ -131,7 +130,7 @@ impl Plan {
                         (QVec::quantise(&vectors[topic]), pv)
                     }
                 };
-                Entry { card, vector, passages: passages.into_iter().zip(passage_vectors).collect(), participants }
+                Entry { card, hash, vector, passages: passages.into_iter().zip(passage_vectors).collect(), participants }
             })
             .collect())
     }

@@ -7,10 +7,13 @@
 //! verifies and parses them, and asks again. The query code itself stays
 //! synchronous and free of I/O, so the CLI and the browser run the same code,
 //! and a visitor downloads only the shards their question touches.
+//!
+//! A shard's name comes from the catalog: asking for a shard whose catalog
+//! page is not loaded yet asks for the page (or the root) first.
 
 use super::format::{
-    fnv1a, verify, Centroids, DirectoryShard, FileEntry, FileRole, Manifest, PassageChunk, TermsShard, TopicCard, TopicRef, TopicsShard, Vectors,
-    MANIFEST_FILE,
+    chunk_key, fnv1a, page_of, verify, CardsChunk, Catalog, Centroids, DirectoryShard, FileEntry, FileRole, LinksChunk, Manifest, PassageChunk, TermsShard,
+    TopicCard, TopicLinks, TopicRef, Vectors, MANIFEST_FILE,
 };
 use crate::error::{Error, Result};
 use std::collections::{BTreeSet, HashMap};
@@ -66,8 +69,11 @@ pub struct ClusterVectors {
 /// The parsed form of a loaded shard.
 enum Shard {
     Centroids(Centroids),
+    /// A catalog's files are listed on load; nothing else is kept.
+    Catalog,
     Directory(DirectoryShard),
-    Topics(TopicsShard),
+    Cards(CardsChunk),
+    Links(LinksChunk),
     Vectors(ClusterVectors),
     Terms(TermsShard),
     Passages(PassageChunk),
@@ -79,12 +85,14 @@ enum Shard {
 pub struct Store {
     /// The index's manifest.
     pub manifest: Manifest,
-    /// Every file this store may load, by name: the manifest's, then the
-    /// passage chunks listed by loaded topics shards.
+    /// Every file this store may load, by name: the manifest's, then those
+    /// listed by the loaded catalog files.
     entries: HashMap<String, FileEntry>,
     /// (role, key) -> name of every listed file.
     names: HashMap<(FileRole, u32), String>,
     shards: HashMap<String, Shard>,
+    /// Whether the catalog root is loaded (every page is then listed).
+    root_loaded: bool,
     /// Bytes added so far (what a browser downloaded), manifest excluded.
     pub bytes_loaded: u64,
 }
@@ -92,7 +100,7 @@ pub struct Store {
 impl Store {
     /// A store over the index whose manifest is `manifest`.
     pub fn new(manifest: Manifest) -> Self {
-        let mut store = Store { entries: HashMap::new(), names: HashMap::new(), shards: HashMap::new(), bytes_loaded: 0, manifest };
+        let mut store = Store { entries: HashMap::new(), names: HashMap::new(), shards: HashMap::new(), root_loaded: false, bytes_loaded: 0, manifest };
         for e in store.manifest.files.clone() {
             store.list(e);
         }
@@ -130,18 +138,35 @@ impl Store {
         let shard = match entry.role {
             FileRole::Centroids => Shard::Centroids(Centroids::from_bytes(bytes, name)?),
             FileRole::Directory => Shard::Directory(serde_json::from_slice(bytes).map_err(|source| Error::Json { what: name.into(), source })?),
-            FileRole::Topics => {
-                let t: TopicsShard = serde_json::from_slice(bytes).map_err(|source| Error::Json { what: name.into(), source })?;
-                if t.cluster as u32 != entry.key {
-                    return Err(Error::index(name, format!("holds cluster {}, the manifest says {}", t.cluster, entry.key)));
+            FileRole::Catalog => {
+                let catalog = Catalog::from_bytes(bytes, name)?;
+                if catalog.page != entry.key {
+                    return Err(Error::index(name, format!("is catalog page {}, the listing says {}", catalog.page, entry.key)));
                 }
-                for e in &t.passage_chunks {
-                    if e.role != FileRole::Passages || e.key >> 16 != entry.key {
-                        return Err(Error::index(name, format!("lists {} as a passage chunk of another cluster", e.name)));
+                let layout = self.manifest.layout;
+                for e in &catalog.files {
+                    // The root lists pages; a page lists the shards that belong on it.
+                    let belongs = if entry.key == 0 { e.role == FileRole::Catalog && e.key != 0 } else { page_of(e.role, e.key, &layout) == Some(entry.key) };
+                    if !belongs {
+                        return Err(Error::index(name, format!("lists {}, which belongs on another catalog page", e.name)));
                     }
-                    self.list(e.clone());
                 }
-                Shard::Topics(t)
+                catalog.files.into_iter().for_each(|e| self.list(e));
+                Shard::Catalog
+            }
+            FileRole::Cards => {
+                let chunk: CardsChunk = serde_json::from_slice(bytes).map_err(|source| Error::Json { what: name.into(), source })?;
+                if chunk_key(chunk.cluster, chunk.chunk) != entry.key {
+                    return Err(Error::index(name, format!("holds chunk {}.{}, the catalog says another", chunk.cluster, chunk.chunk)));
+                }
+                Shard::Cards(chunk)
+            }
+            FileRole::Links => {
+                let chunk: LinksChunk = serde_json::from_slice(bytes).map_err(|source| Error::Json { what: name.into(), source })?;
+                if chunk_key(chunk.cluster, chunk.chunk) != entry.key {
+                    return Err(Error::index(name, format!("holds chunk {}.{}, the catalog says another", chunk.cluster, chunk.chunk)));
+                }
+                Shard::Links(chunk)
             }
             FileRole::Vectors => {
                 let vectors = Vectors::from_bytes(bytes, name)?;
@@ -155,14 +180,37 @@ impl Store {
             FileRole::Passages => Shard::Passages(PassageChunk::from_bytes(bytes, name)?),
             FileRole::Model => Shard::Model,
         };
+        if entry.role == FileRole::Catalog && entry.key == 0 {
+            self.root_loaded = true;
+        }
         self.bytes_loaded += bytes.len() as u64;
         self.shards.insert(name.to_string(), shard);
         Ok(())
     }
 
-    /// The loaded shard named by (role, key), or records what to fetch.
+    /// The name of shard (role, key), or records the catalog file to fetch
+    /// first. `None` without a need: the index has no such shard.
+    fn lookup(&self, role: FileRole, key: u32, needs: &mut Needs) -> Option<&str> {
+        if let Some(name) = self.names.get(&(role, key)) {
+            return Some(name);
+        }
+        let page = page_of(role, key, &self.manifest.layout)?;
+        match self.names.get(&(FileRole::Catalog, page)) {
+            Some(page_name) if !self.shards.contains_key(page_name) => needs.add(page_name),
+            Some(_) => {} // the page is loaded and does not list it
+            None if !self.root_loaded => {
+                if let Some(root) = self.names.get(&(FileRole::Catalog, 0)) {
+                    needs.add(root);
+                }
+            }
+            None => {} // the root lists no such page
+        }
+        None
+    }
+
+    /// The loaded shard (role, key), or records what to fetch.
     fn shard(&self, role: FileRole, key: u32, needs: &mut Needs) -> Option<&Shard> {
-        let name = self.names.get(&(role, key))?;
+        let name = self.lookup(role, key, needs)?;
         let s = self.shards.get(name);
         if s.is_none() {
             needs.add(name);
@@ -180,27 +228,61 @@ impl Store {
 
     /// Where the topic with source id `id` is: `Some(None)` when the index has no such topic.
     pub fn locate(&self, id: &str, needs: &mut Needs) -> Option<Option<TopicRef>> {
-        let bucket = fnv1a(id) % self.manifest.layout.directory_buckets.max(1);
-        if self.name_of(FileRole::Directory, bucket).is_none() {
-            return Some(None); // an empty index lists no directory
+        if self.manifest.counts.topics == 0 {
+            return Some(None);
         }
+        let bucket = fnv1a(id) % self.manifest.layout.directory_buckets.max(1);
         match self.shard(FileRole::Directory, bucket, needs)? {
             Shard::Directory(d) => Some(d.get(id).copied()),
             _ => None,
         }
     }
 
-    /// Cluster `c`'s topics shard.
-    pub fn topics(&self, c: u16, needs: &mut Needs) -> Option<&TopicsShard> {
-        match self.shard(FileRole::Topics, c as u32, needs)? {
-            Shard::Topics(t) => Some(t),
+    /// The key of the chunk (cards, links, passages) holding topic `r`, and `r`'s place in it.
+    fn chunk_of(&self, r: TopicRef) -> (u32, usize) {
+        let per = self.manifest.layout.chunk.max(1) as u16;
+        (chunk_key(r.cluster, r.slot / per), (r.slot % per) as usize)
+    }
+
+    /// The card of topic `r` (`None` while its chunk is missing or when the slot is empty).
+    pub fn card(&self, r: TopicRef, needs: &mut Needs) -> Option<&TopicCard> {
+        let (key, at) = self.chunk_of(r);
+        match self.shard(FileRole::Cards, key, needs)? {
+            Shard::Cards(c) => c.cards.get(at)?.as_ref(),
             _ => None,
         }
     }
 
-    /// The card of topic `r` (`None` while its shard is missing or when the slot is empty).
-    pub fn card(&self, r: TopicRef, needs: &mut Needs) -> Option<&TopicCard> {
-        self.topics(r.cluster, needs)?.topics.get(r.slot as usize)?.as_ref()
+    /// The links of topic `r` (`None` while its chunk is missing or when the slot is empty).
+    pub fn links(&self, r: TopicRef, needs: &mut Needs) -> Option<&TopicLinks> {
+        let (key, at) = self.chunk_of(r);
+        match self.shard(FileRole::Links, key, needs)? {
+            Shard::Links(c) => c.links.get(at)?.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Slots of cluster `c` (empty ones included), from its card chunks; `None` while they are not all loaded.
+    pub fn slots(&self, c: u16, needs: &mut Needs) -> Option<usize> {
+        let mut slots = 0;
+        for k in 0..=u16::MAX {
+            let mut here = Needs::default();
+            let Some(name) = self.lookup(FileRole::Cards, chunk_key(c, k), &mut here) else {
+                if here.is_empty() {
+                    return Some(slots); // past the last chunk
+                }
+                needs.0.extend(here.0);
+                return None;
+            };
+            match self.shards.get(name) {
+                Some(Shard::Cards(chunk)) => slots = k as usize * self.manifest.layout.chunk as usize + chunk.cards.len(),
+                _ => {
+                    needs.add(name);
+                    return None;
+                }
+            }
+        }
+        Some(slots)
     }
 
     /// Cluster `c`'s vectors.
@@ -219,16 +301,9 @@ impl Store {
         }
     }
 
-    /// The passage chunk holding topic `r`'s passages (its topics shard must be loaded first).
+    /// The passage chunk holding topic `r`'s passages.
     pub fn passages(&self, r: TopicRef, needs: &mut Needs) -> Option<&PassageChunk> {
-        let chunk = r.slot as u32 / self.manifest.layout.passage_chunk.max(1);
-        let topics = self.topics(r.cluster, needs)?;
-        let entry = topics.passage_chunks.get(chunk as usize)?;
-        let s = self.shards.get(&entry.name);
-        if s.is_none() {
-            needs.add(&entry.name);
-        }
-        match s? {
+        match self.shard(FileRole::Passages, self.chunk_of(r).0, needs)? {
             Shard::Passages(p) => Some(p),
             _ => None,
         }
@@ -244,22 +319,22 @@ impl Store {
         self.manifest.counts.clusters
     }
 
-    /// Every loaded topics shard's live cards, with their refs (order: cluster, slot).
+    /// Every loaded card chunk's live cards, with their refs (order: cluster, slot).
     pub fn loaded_cards(&self) -> Vec<(TopicRef, &TopicCard)> {
-        let mut out = Vec::new();
-        for c in 0..self.clusters() as u16 {
-            if let Some(Shard::Topics(t)) = self.names.get(&(FileRole::Topics, c as u32)).and_then(|n| self.shards.get(n)) {
-                for (s, card) in t.topics.iter().enumerate() {
-                    if let Some(card) = card {
-                        out.push((TopicRef { cluster: c, slot: s as u16 }, card));
-                    }
-                }
-            }
-        }
+        let per = self.manifest.layout.chunk as usize;
+        let mut out: Vec<(TopicRef, &TopicCard)> = self
+            .shards
+            .values()
+            .filter_map(|s| if let Shard::Cards(c) = s { Some(c) } else { None })
+            .flat_map(|c| {
+                c.cards.iter().enumerate().filter_map(move |(i, card)| card.as_ref().map(|card| (TopicRef { cluster: c.cluster, slot: (c.chunk as usize * per + i) as u16 }, card)))
+            })
+            .collect();
+        out.sort_by_key(|(r, _)| *r);
         out
     }
 
-    /// Every file listed so far (manifest, then loaded topics shards' passage chunks).
+    /// Every file listed so far (the manifest's, then the loaded catalogs').
     pub fn listed(&self) -> impl Iterator<Item = &FileEntry> {
         self.entries.values()
     }
@@ -267,7 +342,8 @@ impl Store {
     /// Runs `query` to completion, fetching what it needs with `fetch(name)`.
     /// Gives up after a few rounds (no query needs more than a handful).
     pub fn resolve<T>(&mut self, mut fetch: impl FnMut(&str) -> Result<Vec<u8>>, mut query: impl FnMut(&Store) -> Result<Step<T>>) -> Result<T> {
-        const MAX_ROUNDS: usize = 8;
+        // Catalog root, page, shard: three rounds per level of a query at most.
+        const MAX_ROUNDS: usize = 16;
         for _ in 0..MAX_ROUNDS {
             match query(self)? {
                 Step::Ready(v) => return Ok(v),
@@ -311,25 +387,20 @@ pub mod dir {
             self.store.resolve(|name| read(&dir, name), query)
         }
 
-        /// Loads every shard (and every passage chunk): what `cairn verify` and updates do.
+        /// Loads every file the index lists, catalogs first: what `cairn verify` and updates do.
         /// Returns the number of files checked, the manifest included.
         pub fn load_all(&mut self) -> Result<usize> {
-            let names: Vec<String> = self.store.manifest.files.iter().map(|f| f.name.clone()).collect();
-            for n in &names {
-                let bytes = read(&self.dir, n)?;
-                self.store.add(n, &bytes)?;
+            loop {
+                let mut missing: Vec<String> = self.store.listed().filter(|e| !self.store.has(&e.name)).map(|e| e.name.clone()).collect();
+                if missing.is_empty() {
+                    return Ok(self.store.shards.len() + 1);
+                }
+                missing.sort();
+                for n in &missing {
+                    let bytes = read(&self.dir, n)?;
+                    self.store.add(n, &bytes)?;
+                }
             }
-            let chunks: Vec<String> = self
-                .store
-                .listed()
-                .filter(|e| e.role == FileRole::Passages)
-                .map(|e| e.name.clone())
-                .collect();
-            for n in &chunks {
-                let bytes = read(&self.dir, n)?;
-                self.store.add(n, &bytes)?;
-            }
-            Ok(names.len() + chunks.len() + 1)
         }
     }
 

@@ -7,7 +7,7 @@
 //! so a visitor who reads about both error correction and quantum chemistry
 //! gets both, in proportion, rather than one blurred average. Candidates are
 //! the nearest topics and the co-participation neighbours of what was read
-//! (stored on the cards, so the feed needs no vectors). Each candidate gets
+//! (stored in their links, so the feed needs no vectors). Each candidate gets
 //! five [`Signals`], blended by [`blend`], the same function `cairn eval recs`
 //! measures on real histories:
 //!
@@ -23,11 +23,11 @@
 //! visitor's interests are surfaced so they can answer: that is how a
 //! community grows. Every suggestion says why, truthfully.
 
-use super::related::stored_similarity;
+use super::related::{listed_similarity, stored_similarity};
 use super::{jaccard, Suggestion};
 use crate::error::Result;
 use crate::fetch_first;
-use crate::index::format::{TopicCard, TopicRef};
+use crate::index::format::{TopicCard, TopicLinks, TopicRef};
 use crate::index::store::{Needs, Step, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -247,6 +247,7 @@ pub fn days(iso: &str) -> f64 {
 struct Read<'s> {
     r: TopicRef,
     card: &'s TopicCard,
+    links: &'s TopicLinks,
     weight: f32,
     interest: usize,
 }
@@ -279,10 +280,14 @@ pub fn feed(store: &Store, visits: &[Visit], opts: FeedOptions) -> Result<Step<F
     }
     fetch_first!(needs);
     for (r, _, _) in &located {
-        store.topics(r.cluster, &mut needs);
+        store.card(*r, &mut needs);
+        store.links(*r, &mut needs);
     }
     fetch_first!(needs);
-    let mut read: Vec<Read> = located.iter().filter_map(|(r, w, _)| store.card(*r, &mut needs).map(|card| Read { r: *r, card, weight: *w, interest: 0 })).collect();
+    let mut read: Vec<Read> = located
+        .iter()
+        .filter_map(|(r, w, _)| Some(Read { r: *r, card: store.card(*r, &mut needs)?, links: store.links(*r, &mut needs)?, weight: *w, interest: 0 }))
+        .collect();
     if read.is_empty() {
         return Ok(Step::Ready(Feed { items: Vec::new(), interests: Vec::new() }));
     }
@@ -290,7 +295,7 @@ pub fn feed(store: &Store, visits: &[Visit], opts: FeedOptions) -> Result<Step<F
     // Interests: heaviest first; a read topic joins the first interest whose seed it is close to.
     let mut seeds: Vec<usize> = Vec::new();
     for i in 0..read.len() {
-        let near = seeds.iter().position(|&s| stored_similarity((read[s].r, read[s].card), (read[i].r, read[i].card)) >= INTEREST_COSINE);
+        let near = seeds.iter().position(|&s| read_similarity(&read[s], &read[i]) >= INTEREST_COSINE);
         read[i].interest = match near {
             Some(k) => k,
             None if seeds.len() < MAX_INTERESTS => {
@@ -299,8 +304,8 @@ pub fn feed(store: &Store, visits: &[Visit], opts: FeedOptions) -> Result<Step<F
             }
             None => (0..seeds.len())
                 .max_by(|&a, &b| {
-                    let sa = stored_similarity((read[seeds[a]].r, read[seeds[a]].card), (read[i].r, read[i].card));
-                    let sb = stored_similarity((read[seeds[b]].r, read[seeds[b]].card), (read[i].r, read[i].card));
+                    let sa = read_similarity(&read[seeds[a]], &read[i]);
+                    let sb = read_similarity(&read[seeds[b]], &read[i]);
                     sa.total_cmp(&sb).then(b.cmp(&a))
                 })
                 .expect("seeds exist"),
@@ -334,14 +339,14 @@ pub fn feed(store: &Store, visits: &[Visit], opts: FeedOptions) -> Result<Step<F
     let mut why: BTreeMap<TopicRef, Why> = BTreeMap::new();
     for (h, rd) in read.iter().enumerate() {
         let w = rd.weight / max_w;
-        for s in &rd.card.similar {
+        for s in &rd.links.similar {
             let e = why.entry(s.topic).or_default();
             if w * s.cos > e.content {
                 e.content = w * s.cos;
                 e.content_from = Some(h);
             }
         }
-        for p in &rd.card.people {
+        for p in &rd.links.people {
             let e = why.entry(p.topic).or_default();
             e.people += w * p.sim;
             if w * p.sim > e.people_best {
@@ -358,7 +363,7 @@ pub fn feed(store: &Store, visits: &[Visit], opts: FeedOptions) -> Result<Step<F
         why.remove(&r);
     }
     for r in why.keys() {
-        store.topics(r.cluster, &mut needs);
+        store.card(*r, &mut needs);
     }
     fetch_first!(needs);
 
@@ -447,6 +452,11 @@ pub fn feed(store: &Store, visits: &[Visit], opts: FeedOptions) -> Result<Step<F
         })
         .collect();
     Ok(Step::Ready(Feed { items, interests }))
+}
+
+/// Cosine of two read topics as far as their full lists of nearest topics tell.
+fn read_similarity(a: &Read, b: &Read) -> f32 {
+    listed_similarity((a.r, &a.links.similar), (b.r, &b.links.similar))
 }
 
 /// The unweighted cosine behind a candidate's content signal.

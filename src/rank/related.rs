@@ -1,20 +1,23 @@
 //! Related topics for a topic page.
 //!
 //! Candidates are the topic's nearest topics by meaning and the topics the
-//! same people took part in, both stored on its card by the index builder (so
-//! a page needs no vectors, only cards). Each candidate is scored
+//! same people took part in, both stored in its links by the index builder (so
+//! a page needs no vectors, only the topic's links and its candidates' cards).
+//! Each candidate is scored
 //! `W_MEANING * cosine + W_PEOPLE * co-participation + W_TAGS * tag Jaccard`,
 //! less [`READ_PENALTY`] when the visitor already read it, then picked by
-//! maximal marginal relevance so the list does not repeat itself. Redundancy
-//! between two candidates is their cosine when either lists the other among its
+//! maximal marginal relevance so the list does not repeat itself. Only the
+//! [`POOL_PER_SUGGESTION`] * k candidates with the highest possible score (and
+//! those tied with them) are looked at: their cards are what a page downloads. Redundancy between two
+//! candidates is their cosine when either card lists the other among its
 //! nearest topics, else the smaller of their lists' last cosines (an upper
-//! bound on it). Every choice is ordered by topic id on ties, so the answer does
-//! not depend on where topics lie in the index.
+//! bound on it). Every choice is ordered by topic id on ties, so the answer
+//! does not depend on where topics lie in the index.
 
 use super::{jaccard, Suggestion};
 use crate::error::{Error, Result};
 use crate::fetch_first;
-use crate::index::format::{TopicCard, TopicRef};
+use crate::index::format::{Similar, TopicCard, TopicLinks, TopicRef};
 use crate::index::store::{Needs, Step, Store};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -31,6 +34,10 @@ pub const MMR_LAMBDA: f32 = 0.9;
 pub const SIMILAR_REASON_MIN_COSINE: f32 = 0.5;
 /// Relevance a candidate loses when the visitor has read it already.
 pub const READ_PENALTY: f32 = 0.15;
+/// Candidates considered per suggestion asked for, best possible score first.
+pub const POOL_PER_SUGGESTION: usize = 2;
+/// Candidates considered at least.
+pub const MIN_POOL: usize = 12;
 
 /// The topic a related list is for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,6 +93,11 @@ impl Evidence {
     fn relevance(&self) -> f32 {
         W_MEANING * self.meaning + W_PEOPLE * self.people + W_TAGS * self.tags - if self.read { READ_PENALTY } else { 0.0 }
     }
+
+    /// The highest relevance the candidate can reach once its card is known (full tag overlap, unread).
+    fn best_possible(&self) -> f32 {
+        W_MEANING * self.meaning + W_PEOPLE * self.people + W_TAGS
+    }
 }
 
 /// A short, true reason for suggesting `cand` beside `topic`.
@@ -107,23 +119,34 @@ fn reason(topic: &TopicCard, cand: &TopicCard, e: &Evidence) -> String {
 
 /// Cosine of two cards' topics as far as their stored lists tell (see the module docs).
 pub fn stored_similarity(a: (TopicRef, &TopicCard), b: (TopicRef, &TopicCard)) -> f32 {
-    if let Some(s) = a.1.similar.iter().find(|s| s.topic == b.0) {
+    listed_similarity((a.0, &a.1.near), (b.0, &b.1.near))
+}
+
+/// Cosine of two topics as far as their lists of nearest topics (best first) tell:
+/// the listed cosine when either lists the other, else the smaller of the lists' last cosines.
+pub fn listed_similarity(a: (TopicRef, &[Similar]), b: (TopicRef, &[Similar])) -> f32 {
+    if let Some(s) = a.1.iter().find(|s| s.topic == b.0) {
         return s.cos;
     }
-    if let Some(s) = b.1.similar.iter().find(|s| s.topic == a.0) {
+    if let Some(s) = b.1.iter().find(|s| s.topic == a.0) {
         return s.cos;
     }
-    let last = |c: &TopicCard| c.similar.last().map_or(0.0, |s| s.cos);
+    let last = |list: &[Similar]| list.last().map_or(0.0, |s| s.cos);
     last(a.1).min(last(b.1))
 }
 
-/// The card of the topic with source id `id`, or a `Need`.
-pub fn find<'s>(store: &'s Store, id: &str, needs: &mut Needs) -> Result<Option<(TopicRef, &'s TopicCard)>> {
+/// The card and links of the topic with source id `id`, or a `Need`.
+pub fn find<'s>(store: &'s Store, id: &str, needs: &mut Needs) -> Result<Option<(TopicRef, &'s TopicCard, &'s TopicLinks)>> {
     let Some(loc) = store.locate(id, needs) else { return Ok(None) };
     let r = loc.ok_or_else(|| Error::NotFound(format!("no topic with id {id:?} in the index")))?;
-    let Some(topics) = store.topics(r.cluster, needs) else { return Ok(None) };
-    let card = topics.topics.get(r.slot as usize).and_then(Option::as_ref).ok_or_else(|| Error::index(format!("topic {id}"), "the directory points at an empty slot"))?;
-    Ok(Some((r, card)))
+    let (card, links) = (store.card(r, needs), store.links(r, needs));
+    if !needs.is_empty() {
+        return Ok(None);
+    }
+    match (card, links) {
+        (Some(card), Some(links)) => Ok(Some((r, card, links))),
+        _ => Err(Error::index(format!("topic {id}"), "the directory points at an empty slot")),
+    }
 }
 
 /// The `k` topics most related to topic `id`, from its stored candidates; `read` holds the ids the visitor has read.
@@ -134,27 +157,37 @@ pub fn related(store: &Store, id: &str, k: usize, read: &HashSet<String>) -> Res
 /// As [`related`], with the candidates by meaning from a live search when `live` is given.
 pub fn related_with(store: &Store, id: &str, k: usize, read: &HashSet<String>, live: Option<&[Candidate]>) -> Result<Step<Related>> {
     let mut needs = Needs::default();
-    let Some((at, topic)) = find(store, id, &mut needs)? else { return Ok(needs.step()) };
+    let Some((at, topic, links)) = find(store, id, &mut needs)? else { return Ok(needs.step()) };
 
     let mut evidence: BTreeMap<TopicRef, Evidence> = BTreeMap::new();
     match live {
         Some(cands) => cands.iter().for_each(|c| evidence.entry(c.topic).or_default().meaning = c.cos),
-        None => topic.similar.iter().for_each(|s| evidence.entry(s.topic).or_default().meaning = s.cos),
+        None => links.similar.iter().for_each(|s| evidence.entry(s.topic).or_default().meaning = s.cos),
     }
-    for p in &topic.people {
+    for p in &links.people {
         let e = evidence.entry(p.topic).or_insert_with(|| Evidence { meaning: p.cos, ..Default::default() });
         e.people = p.sim;
         e.shared_people = p.shared;
     }
     evidence.remove(&at);
-    // Every candidate's card (its cluster's shard) is needed to show it and to judge redundancy.
-    for r in evidence.keys() {
-        store.topics(r.cluster, &mut needs);
+    // The pool: the candidates that can score best, and every one tied with
+    // the last (so where topics lie never decides). Their cards are needed to
+    // show them and to judge redundancy.
+    let mut pool: Vec<(TopicRef, Evidence)> = evidence.into_iter().collect();
+    pool.sort_by(|a, b| b.1.best_possible().total_cmp(&a.1.best_possible()));
+    let size = (k * POOL_PER_SUGGESTION).max(MIN_POOL);
+    if pool.len() > size {
+        let bar = pool[size - 1].1.best_possible();
+        pool.retain(|(_, e)| e.best_possible() >= bar);
+    }
+    for (r, _) in &pool {
+        store.card(*r, &mut needs);
     }
     fetch_first!(needs);
 
+    let candidates = pool;
     let mut pool: Vec<(TopicRef, &TopicCard, Evidence)> = Vec::new();
-    for (r, mut e) in evidence {
+    for (r, mut e) in candidates {
         let Some(card) = store.card(r, &mut needs) else { continue }; // a slot emptied since: skip
         e.tags = jaccard(&topic.tags, &card.tags);
         e.read = read.contains(&card.id);
