@@ -284,6 +284,8 @@ pub struct CrawlReport {
 }
 
 /// One polite HTTP client: spacing, retries, no cookies, no credentials.
+/// A request starts no sooner than `delay` after the previous one *finished*,
+/// so the forum sees requests at least `delay` apart however slow either side is.
 struct Client {
     agent: ureq::Agent,
     delay: Duration,
@@ -306,14 +308,13 @@ impl Client {
         Client { agent, delay, retries, last: None, requests: 0 }
     }
 
-    fn wait_turn(&mut self) {
+    fn wait_turn(&self) {
         if let Some(last) = self.last {
             let since = last.elapsed();
             if since < self.delay {
                 std::thread::sleep(self.delay - since);
             }
         }
-        self.last = Some(Instant::now());
     }
 
     /// GETs `url` as JSON, retrying what can be retried.
@@ -327,16 +328,22 @@ impl Client {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     if status == 200 {
-                        let body = resp.body_mut().read_to_vec().map_err(|e| Error::External(format!("{url}: reading the body failed: {e}")))?;
+                        let body = resp.body_mut().read_to_vec();
+                        self.last = Some(Instant::now());
+                        let body = body.map_err(|e| Error::External(format!("{url}: reading the body failed: {e}")))?;
                         return serde_json::from_slice(&body).map_err(|source| Error::Json { what: url.to_string(), source });
                     }
+                    self.last = Some(Instant::now());
                     let after = resp.headers().get("retry-after").and_then(|h| h.to_str().ok()).and_then(|s| s.trim().parse::<u64>().ok());
                     if let Some(secs) = after {
                         backoff = Duration::from_secs(secs).min(MAX_RETRY_AFTER);
                     }
                     (status == 429 || status >= 500, format!("HTTP {status}"))
                 }
-                Err(e) => (true, e.to_string()),
+                Err(e) => {
+                    self.last = Some(Instant::now());
+                    (true, e.to_string())
+                }
             };
             if !retry || attempt == self.retries {
                 return Err(Error::External(format!("{url}: {why}{}", if retry { format!(" after {} attempts", attempt + 1) } else { String::new() })));
