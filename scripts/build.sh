@@ -8,6 +8,12 @@
 #   build/demo/              the demo forum: pages, index/, cairn/ (script, worker, wasm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid" on every GPU start
+# without one (harmless, but it reads like a failure): give them a private one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  XDG_RUNTIME_DIR="$(mktemp -d)"
+  export XDG_RUNTIME_DIR
+fi
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 say "building the cairn CLI"

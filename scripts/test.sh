@@ -3,6 +3,12 @@
 # CLI) and the browser end-to-end tests in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid" on every GPU start
+# without one (harmless, but it reads like a failure): give them a private one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  XDG_RUNTIME_DIR="$(mktemp -d)"
+  export XDG_RUNTIME_DIR
+fi
 scripts/setup.sh --test
 scripts/build.sh
 export CAIRN_MODEL="$PWD/build/model"
