@@ -9,7 +9,10 @@
 //
 // Script attributes: data-index (required), data-track="off" (record no views),
 // data-lang ("en" or "zh"; default: the page's lang), data-new-topic (a URL with
-// {title}: offered when the assistant finds no confident answer). Keyboard: "/"
+// {title}: offered when the assistant finds no confident answer), data-theme
+// ("light" or "dark": the host page's own theme; default: the visitor's
+// preference; also a theme attribute per element), data-beacon (optional URL
+// that receives aggregate counts only, see startBeacon; off by default). Keyboard: "/"
 // anywhere outside a text field focuses the assistant's box. Theming: CSS custom
 // properties --cairn-fg, --cairn-bg, --cairn-accent, --cairn-muted,
 // --cairn-border, --cairn-ok, --cairn-radius on the elements or any ancestor.
@@ -17,7 +20,11 @@
 // The main thread only renders: the engine (wasm) runs in a module Web Worker.
 // Forum text is only ever set as textContent, never parsed as HTML. Any failure
 // hides the widget; nothing is thrown into the host page. Nothing is sent
-// anywhere but requests for the index's own static files.
+// anywhere but requests for the index's own static files (and, only when the
+// site owner configures data-beacon, aggregate counts). Events for the host
+// page: cairn:shown {surface, count}, cairn:clicked {surface, position, id},
+// cairn:answered {confident, count}. No animations or transitions are used, so
+// reduced-motion preferences have nothing to turn off.
 
 const SCRIPT_URL = import.meta.url;
 
@@ -175,15 +182,17 @@ function takeClick(id) {
   }
 }
 
+// Dark colours: with the visitor's dark preference, unless the host page says
+// theme="light" (its own theme toggle wins), or whenever it says theme="dark".
+const DARK = `--_accent: var(--cairn-accent, #4493f8); --_muted: var(--cairn-muted, #9198a1);
+  --_line: var(--cairn-border, #3d444d); --_ok: var(--cairn-ok, #3fb950); --_mark: var(--cairn-mark, #bb800926);`;
 const STYLE = `
 :host { display: block; font: inherit; color: var(--cairn-fg, inherit);
   --_accent: var(--cairn-accent, #0969da); --_muted: var(--cairn-muted, #59636e);
   --_line: var(--cairn-border, #d1d9e0); --_bg: var(--cairn-bg, transparent); --_ok: var(--cairn-ok, #1a7f37);
   --_mark: var(--cairn-mark, #fff8c5); }
-@media (prefers-color-scheme: dark) {
-  :host { --_accent: var(--cairn-accent, #4493f8); --_muted: var(--cairn-muted, #9198a1);
-    --_line: var(--cairn-border, #3d444d); --_ok: var(--cairn-ok, #3fb950); --_mark: var(--cairn-mark, #bb800926); }
-}
+@media (prefers-color-scheme: dark) { :host(:not([theme="light"])) { ${DARK} } }
+:host([theme="dark"]) { ${DARK} }
 :host([hidden]) { display: none; }
 section { background: var(--_bg); border: 1px solid var(--_line); border-radius: var(--cairn-radius, 8px); padding: .75rem 1rem; }
 h2 { font-size: 1rem; margin: 0 0 .5rem; }
@@ -226,12 +235,18 @@ function el(tag, props = {}, ...children) {
   return e;
 }
 
-/** One suggestion: a link (text only), its answers and its reason. `null` when its URL is not http(s). */
-function suggestionItem(item, t) {
+/**
+ * One suggestion: a link (text only), its answers and its reason. `null` when its URL is not http(s).
+ * Following it dispatches `cairn:clicked` ({surface, position (0-based), id}) to the host page.
+ */
+function suggestionItem(item, t, surface, position) {
   const href = safeHref(item.url);
   if (!href) return null;
   const a = el("a", { href, text: item.title });
-  a.addEventListener("click", () => rememberClick(item.id));
+  a.addEventListener("click", () => {
+    rememberClick(item.id);
+    a.dispatchEvent(new CustomEvent("cairn:clicked", { bubbles: true, composed: true, detail: { surface, position, id: item.id } }));
+  });
   const answers = el("span", { text: t.answers(item.answers ?? 0) });
   if (item.accepted) {
     answers.className = "ok";
@@ -262,6 +277,8 @@ class CairnElement extends HTMLElement {
 
   connectedCallback() {
     try {
+      const theme = scriptConfig().theme;
+      if (!this.hasAttribute("theme") && (theme === "light" || theme === "dark")) this.setAttribute("theme", theme);
       this.root ??= this.attachShadow({ mode: "open" });
       this.root.adoptedStyleSheets = [styleSheet()];
       this.t = strings(this);
@@ -316,7 +333,7 @@ class CairnRelated extends CairnElement {
     const { related } = await engine().request("related", { topic, k: limit });
     const list = el("ol");
     for (const item of related) {
-      const li = suggestionItem(item, t);
+      const li = suggestionItem(item, t, "related", list.childElementCount);
       if (li) list.append(li);
     }
     if (!list.childElementCount) {
@@ -361,6 +378,7 @@ class CairnFeed extends CairnElement {
       if (!groups.has(key)) groups.set(key, []);
       groups.get(key).push(item);
     }
+    let position = 0;
     for (const [interest, items] of groups) {
       const title = feed.interests[interest]?.title;
       if (title) section.append(el("h3", { text: t.feedBecause(title) }));
@@ -369,23 +387,24 @@ class CairnFeed extends CairnElement {
         // The group's heading already says "because you read X": do not repeat it on every item.
         const same = `Because you read “${title}”`;
         const reason = (item.reason ?? "").split(" · ").filter((part) => part !== same).join(" · ");
-        const li = suggestionItem({ ...item, reason }, t);
+        const li = suggestionItem({ ...item, reason }, t, "feed", position);
         if (!li) continue;
         list.append(li);
+        position++;
       }
       section.append(list);
     }
     section.append(clear);
-    this.dispatchEvent(new CustomEvent("cairn:shown", { bubbles: true, composed: true, detail: { surface: "feed", count: feed.items.length } }));
+    this.dispatchEvent(new CustomEvent("cairn:shown", { bubbles: true, composed: true, detail: { surface: "feed", count: position } }));
   }
 }
 
 /** Renders an assistant answer's threads (and their passages) into a list. */
-function answerList(answer, t) {
+function answerList(answer, t, surface) {
   const list = el("ol");
   for (const th of answer.threads) {
     // A thread shows as a suggestion does (link, answers), then its passages.
-    const li = suggestionItem({ ...th, reason: "" }, t);
+    const li = suggestionItem({ ...th, reason: "" }, t, surface, list.childElementCount);
     if (!li) continue;
     for (const p of th.passages ?? []) {
       const q = highlighted(p.text, p.highlights);
@@ -447,7 +466,9 @@ class CairnAsk extends CairnElement {
         else if (!answer.confident) notes.push(t.noAnswer);
         else notes.push(t.threads(answer.threads.length));
         status.textContent = notes.join(" ");
-        results.replaceChildren(answerList(answer, t));
+        const list = answerList(answer, t, "ask");
+        results.replaceChildren(list);
+        if (list.childElementCount) this.dispatchEvent(new CustomEvent("cairn:shown", { bubbles: true, composed: true, detail: { surface: "ask", count: list.childElementCount } }));
         const template = scriptConfig().newTopic;
         const offer = !answer.confident && template && safeHref(template.replace("{title}", encodeURIComponent(text.slice(0, 200))));
         if (offer) results.append(el("p", {}, el("a", { href: offer, text: t.newTopic })));
@@ -488,10 +509,11 @@ class CairnDuplicates extends CairnElement {
         const answer = await engine().request("ask", { text, threads: 3, passages: 0, minCosine: 0.6 });
         if (asked !== text) return;
         const likely = { ...answer, threads: answer.confident ? answer.threads : [] };
-        const list = answerList(likely, t);
+        const list = answerList(likely, t, "duplicates");
         this.hidden = !list.childElementCount;
         status.textContent = t.threads(list.childElementCount);
         results.replaceChildren(list);
+        if (list.childElementCount) this.dispatchEvent(new CustomEvent("cairn:shown", { bubbles: true, composed: true, detail: { surface: "duplicates", count: list.childElementCount } }));
       } catch (err) {
         this.fail(err);
       }
@@ -501,6 +523,44 @@ class CairnDuplicates extends CairnElement {
       timer = setTimeout(check, 600);
     });
   }
+}
+
+/**
+ * The optional aggregate beacon (data-beacon="URL", off by default): per
+ * surface, how many suggestions were shown and followed at each position,
+ * sent once when the page is hidden. Never ids, titles, questions or history.
+ */
+function startBeacon() {
+  const url = safeHref(scriptConfig().beacon ?? "");
+  if (!url) return;
+  let counts = {};
+  const at = (surface, kind, position) => {
+    const c = (counts[surface] ??= { shown: [], clicked: [] })[kind];
+    while (c.length <= position) c.push(0);
+    c[position]++;
+  };
+  document.addEventListener("cairn:shown", (e) => {
+    for (let i = 0; i < Math.min(50, e.detail?.count ?? 0); i++) at(String(e.detail.surface), "shown", i);
+  });
+  document.addEventListener("cairn:clicked", (e) => {
+    if (Number.isInteger(e.detail?.position) && e.detail.position < 50) at(String(e.detail.surface), "clicked", e.detail.position);
+  });
+  const send = (leaving) => {
+    if ((!leaving && document.visibilityState !== "hidden") || !Object.keys(counts).length) return;
+    const body = JSON.stringify({ v: 1, counts });
+    counts = {};
+    try {
+      navigator.sendBeacon(url, new Blob([body], { type: "text/plain" })); // a simple request: no preflight
+    } catch {}
+  };
+  document.addEventListener("visibilitychange", () => send(false));
+  addEventListener("pagehide", () => send(true));
+}
+
+try {
+  startBeacon();
+} catch (err) {
+  console.warn("cairn: beacon off:", err?.message ?? err);
 }
 
 try {
