@@ -10,9 +10,11 @@ use std::path::Path;
 const INT8_MEAN_COSINE: f32 = 0.9995;
 const INT8_MIN_COSINE: f32 = 0.998;
 /// int4 falls short of the goal (mean 0.99, min 0.975) today; these floors
-/// guard what plain block-32 int4 reaches (mean 0.957, min 0.878) against regressions.
-const INT4_MEAN_FLOOR_TODAY: f32 = 0.95;
-const INT4_MIN_FLOOR_TODAY: f32 = 0.87;
+/// guard what the int4 pack reaches against regressions: GPTQ-rounded block-32 int4
+/// with the value projections and the last three attention outputs at int8, mean
+/// 0.9851, min 0.9483 at 13.95 MB (plain round-to-nearest int4 reached 0.957 / 0.878).
+const INT4_MEAN_FLOOR_TODAY: f32 = 0.984;
+const INT4_MIN_FLOOR_TODAY: f32 = 0.945;
 /// Pack size limits in bytes.
 const INT8_MAX_BYTES: usize = 24_000_000;
 const INT4_MAX_BYTES: usize = 14_000_000;

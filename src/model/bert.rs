@@ -11,6 +11,34 @@ use crate::error::{Error, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
 
+/// The linear layers of one encoder layer, by the input they read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinearInput {
+    /// Query, key and value: the layer's input.
+    Qkv,
+    /// The attention output projection: the attention context.
+    AttnOut,
+    /// The intermediate (first feed-forward) layer: the attention block's output.
+    FfnIn,
+    /// The second feed-forward layer: the GELU output.
+    FfnOut,
+}
+
+impl LinearInput {
+    /// All four, in the order they run.
+    pub(crate) const ALL: [LinearInput; 4] = [LinearInput::Qkv, LinearInput::AttnOut, LinearInput::FfnIn, LinearInput::FfnOut];
+
+    /// The weights (Hugging Face names under `encoder.layer.N.`) that read this input.
+    pub(crate) fn weights(self) -> &'static [&'static str] {
+        match self {
+            LinearInput::Qkv => &["attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight"],
+            LinearInput::AttnOut => &["attention.output.dense.weight"],
+            LinearInput::FfnIn => &["intermediate.dense.weight"],
+            LinearInput::FfnOut => &["output.dense.weight"],
+        }
+    }
+}
+
 /// Where the encoder's weights come from: a safetensors checkpoint or a Cairn pack.
 /// Both hand out f32 tensors by Hugging Face name, checked against the expected shape.
 pub trait TensorSource {
@@ -265,6 +293,19 @@ impl Bert {
     /// receives the unit vectors (zeros for an empty sequence). The workspace
     /// grows (allocates) only if the batch holds more tokens than it was made for.
     pub fn embed_batch(&self, batch: &[&[u32]], ws: &mut Workspace, out: &mut [f32]) -> Result<()> {
+        self.embed_batch_observed(batch, ws, out, &mut |_, _, _| {})
+    }
+
+    /// [`Bert::embed_batch`], handing `observe(layer, input, x)` the input `x`
+    /// (tokens, width) of every linear layer as it runs, for calibrating
+    /// quantisation ([`LinearInput`] says which layer).
+    pub(crate) fn embed_batch_observed(
+        &self,
+        batch: &[&[u32]],
+        ws: &mut Workspace,
+        out: &mut [f32],
+        observe: &mut dyn FnMut(usize, LinearInput, &[f32]),
+    ) -> Result<()> {
         let h = self.config.hidden_size;
         assert_eq!(out.len(), batch.len() * h, "out is not (seqs, hidden)");
         let mut n = 0;
@@ -307,15 +348,20 @@ impl Bert {
         e.norm.forward(isa, &ws.tmp[..n * h], &mut ws.x[..n * h]);
 
         let heads = self.config.num_attention_heads;
-        for layer in &self.layers {
+        let inter = self.config.intermediate_size;
+        for (l, layer) in self.layers.iter().enumerate() {
             // Self-attention: x = LN(x + Wo · attention(Wqkv · x)).
+            observe(l, LinearInput::Qkv, &ws.x[..n * h]);
             layer.qkv.forward(isa, &ws.x, n, &mut ws.acts, &mut ws.qkv, Epilogue::None);
             attend::attention(isa, &ws.qkv[..n * 3 * h], &ws.seqs, h, heads, &mut ws.ctx[..n * h], &mut ws.attn);
+            observe(l, LinearInput::AttnOut, &ws.ctx[..n * h]);
             layer.attn_out.forward(isa, &ws.ctx, n, &mut ws.acts, &mut ws.tmp, Epilogue::Residual(&ws.x[..n * h]));
             layer.attn_norm.forward(isa, &ws.tmp[..n * h], &mut ws.x[..n * h]);
 
             // Feed-forward: x = LN(x + W2 · gelu(W1 · x)).
+            observe(l, LinearInput::FfnIn, &ws.x[..n * h]);
             layer.ffn_in.forward(isa, &ws.x, n, &mut ws.acts, &mut ws.ffn, Epilogue::Gelu);
+            observe(l, LinearInput::FfnOut, &ws.ffn[..n * inter]);
             layer.ffn_out.forward(isa, &ws.ffn, n, &mut ws.acts, &mut ws.tmp, Epilogue::Residual(&ws.x[..n * h]));
             layer.ffn_norm.forward(isa, &ws.tmp[..n * h], &mut ws.x[..n * h]);
         }

@@ -11,6 +11,7 @@
 use super::context::GpuContext;
 use super::kernels::{check_heads, check_row, grid, shape, token_table, Dims, Epilogue, Kernel, Pipeline};
 use super::weights::{BlockMatrix, Format};
+use crate::quant::Scheme;
 use crate::error::{Error, Result};
 use crate::model::bert::TensorSource;
 use crate::model::config::BertConfig;
@@ -113,6 +114,21 @@ impl GpuEncoder {
                 bias: ctx.storage(label, &bias),
                 format: m.format,
             }
+        };
+        // A pack may keep its most sensitive linear layers at int8 among int4 ones
+        // (the int4 pack does). The matmul pipelines are compiled for one format, so
+        // int4 codes are then widened to int8: exact, the blocks and scales are the same.
+        let mut schemes = Vec::new();
+        for l in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            for (name, rows, cols) in [("attention.self.query", h, h), ("attention.self.key", h, h), ("attention.self.value", h, h), ("attention.output.dense", h, h), ("intermediate.dense", inter, h), ("output.dense", h, inter)] {
+                schemes.push(src.get_stored(&format!("{p}.{name}.weight"), &[rows, cols])?.0);
+            }
+        }
+        let widen = schemes.contains(&Scheme::Q4Block32) && schemes.iter().any(|&s| matches!(s, Scheme::Q8Block32 | Scheme::Q8Row));
+        let stored = |src: &dyn TensorSource, name: &str, rows: usize, cols: usize| -> Result<BlockMatrix> {
+            let m = stored(src, name, rows, cols)?;
+            Ok(if widen { m.widened() } else { m })
         };
         let mut layers = Vec::new();
         for l in 0..config.num_hidden_layers {

@@ -116,6 +116,15 @@ impl BlockMatrix {
         }
     }
 
+    /// The same matrix with int4 codes held as int8 ([`Format::Q8`]): exact, for
+    /// running layers of both widths through one int8 kernel. Other formats are unchanged.
+    pub fn widened(self) -> BlockMatrix {
+        match self.format {
+            Format::Q4 => BlockMatrix { format: Format::Q8, ..self },
+            _ => self,
+        }
+    }
+
     /// Stacks matrices of equal width and format on top of each other (Q, K and V
     /// become one (3 hidden, hidden) matrix, so one dispatch computes all three).
     pub fn stack(parts: &[BlockMatrix]) -> Option<BlockMatrix> {
@@ -207,6 +216,19 @@ mod tests {
 
     fn data(rows: usize, cols: usize) -> Vec<f32> {
         (0..rows * cols).map(|i| ((i * 7919 % 1013) as f32 / 506.0 - 1.0) * if i % 17 == 0 { 4.0 } else { 1.0 }).collect()
+    }
+
+    #[test]
+    fn widened_int4_holds_the_same_values() {
+        let (rows, cols) = (3, 70);
+        let m = BlockMatrix::from_stored(Scheme::Q4Block32, &quant::quantise(Scheme::Q4Block32, &data(rows, cols), rows, cols), rows, cols).unwrap();
+        let w = m.clone().widened();
+        assert_eq!(w.format, Format::Q8);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(w.value(r, c), m.value(r, c));
+            }
+        }
     }
 
     /// Decoding the GPU layouts on the CPU gives back exactly what dequantise gives.
