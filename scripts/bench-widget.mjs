@@ -2,7 +2,8 @@
 // bytes transferred before related topics appear (raw, and gzip-compressed as a
 // CDN would serve them), time from navigation to the first related link, main-
 // thread long tasks (the demo page runs no script of its own, so every long
-// task is Cairn's), and the sizes of the script, worker and wasm modules.
+// task is Cairn's), the sizes of the script, worker and wasm modules, and how
+// long related topics and the feed take once their shards are in memory.
 //
 //   node scripts/bench-widget.mjs [--runs 5] [--topic 1]
 //
@@ -52,6 +53,40 @@ for (let r = 0; r < RUNS; r++) {
   runs.push({ visibleMs, raw, gz, requests: bodies.length, longTasks: longTasks.length, longestTaskMs: Math.max(0, ...longTasks), bodies });
   await browser.close();
 }
+
+// Speed once the shards are in memory (issue 6: within 20 ms): a visitor who has
+// read a few topics, then related topics and the feed again and again through the
+// page's JS API (worker round trip, history read from IndexedDB, ranking in wasm).
+// Both rank from stored lists, with no vectors: the same code with or without WebGPU.
+const warm = await (async () => {
+  const browser = await launch();
+  const page = await browser.context.newPage();
+  await page.goto(new URL(`questions/${TOPIC}`, server.url).href);
+  for (let i = 0; i < 5; i++) {
+    const link = page.locator("cairn-related a").nth(i);
+    await link.waitFor({ state: "visible", timeout: 30_000 });
+    const href = await link.getAttribute("href");
+    await link.click();
+    await page.waitForURL(href);
+  }
+  await page.locator("cairn-related a").first().waitFor({ state: "visible", timeout: 30_000 });
+  const out = await page.evaluate(async (topic) => {
+    const cairn = await import("/cairn/cairn.js");
+    const median = async (f, n = 30) => {
+      await f(); // the shards it needs, fetched once
+      const xs = [];
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        await f();
+        xs.push(performance.now() - t);
+      }
+      return xs.sort((a, b) => a - b)[Math.floor(n / 2)];
+    };
+    return { related: await median(() => cairn.related(topic, { limit: 8 })), feed: await median(() => cairn.feed({ limit: 8 })) };
+  }, TOPIC);
+  await browser.close();
+  return out;
+})();
 server.close();
 
 const dir = join(ROOT, "build", "demo", "cairn");
@@ -68,6 +103,7 @@ const m = (k) => median(runs.map((x) => x[k]));
 console.log(`  related topics visible after ${m("visibleMs")} ms`);
 console.log(`  transferred before that: ${kb(m("raw"))} raw, ${kb(m("gz"))} gzipped, ${m("requests")} requests`);
 console.log(`  main-thread long tasks (> 50 ms): ${m("longTasks")}, longest ${m("longestTaskMs").toFixed(0)} ms`);
+console.log(`with the shards in memory, a visitor who read 6 topics (median of 30): related topics ${warm.related.toFixed(1)} ms, the feed ${warm.feed.toFixed(1)} ms`);
 console.log("requests of the last visit (raw / gzip):");
 for (const b of runs[runs.length - 1].bodies) console.log(`  ${b.url.slice(-40).padEnd(40)} ${kb(b.raw).padStart(10)} ${kb(b.gz).padStart(10)}`);
 console.log("files (raw / gzip):");
@@ -82,6 +118,8 @@ console.log(
     requests: m("requests"),
     long_tasks: m("longTasks"),
     longest_task_ms: m("longestTaskMs"),
+    related_warm_ms: warm.related,
+    feed_warm_ms: warm.feed,
     files,
   }),
 );

@@ -570,3 +570,28 @@ try {
 } catch (err) {
   console.warn("cairn: could not register widgets:", err?.message ?? err);
 }
+
+// The JS API, for site owners who render suggestions themselves:
+//   import { related, feed, ask, clearHistory } from "/cairn/cairn.js";
+// Each returns a promise (rejected, never thrown, on failure) of what the
+// matching widget renders; the work runs in the same worker as the widgets'.
+
+/** Related topics for topic `topic`: `{topic, related: [{id, title, url, score, tags, answers, accepted, reason}]}`. */
+export function related(topic, { limit = 8 } = {}) {
+  return Promise.resolve().then(() => engine().request("related", { topic: String(topic), k: limit }));
+}
+
+/** The "for you" feed from this browser's history: `{items: [{id, title, url, reason, unanswered, interest, ...}], interests}`. */
+export function feed({ limit = 8 } = {}) {
+  return Promise.resolve().then(() => engine().request("feed", { k: limit }));
+}
+
+/** The assistant's answer to `text`: `{mode, confident, threads: [{title, url, passages: [{text, url, highlights}]}], model}`. */
+export function ask(text, { threads = 5, passages = 2 } = {}) {
+  return Promise.resolve().then(() => engine().request("ask", { text: String(text), threads, passages }));
+}
+
+/** Forgets this browser's reading history (what the feed's "clear" control does). */
+export function clearHistory() {
+  return Promise.resolve().then(() => engine().request("clear"));
+}

@@ -39,6 +39,17 @@ test("a topic page shows related topics that link to existing demo pages", async
     assert.match(await res.text(), /<cairn-related topic=/, `${href} is a demo topic page`);
   }
 
+  // The JS API answers what the widget shows (same engine, same worker), and rejects bad input instead of throwing.
+  const limit = await page.locator("cairn-related").getAttribute("limit");
+  const api = await page.evaluate(async (limit) => {
+    const cairn = await import("/cairn/cairn.js");
+    const answer = await cairn.related("1", { limit: Number(limit) });
+    const missing = await cairn.related("no-such-topic").then(() => "resolved", (e) => `rejected: ${e.message}`);
+    return { urls: answer.related.map((r) => new URL(r.url, location.href).href), missing };
+  }, limit);
+  assert.deepEqual(api.urls, hrefs, "cairn.related() lists the widget's links in order");
+  assert.match(api.missing, /^rejected: .*no-such-topic/);
+
   assertClean(log);
   await page.close();
 });
