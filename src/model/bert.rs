@@ -24,6 +24,8 @@ pub(crate) enum LinearInput {
     FfnOut,
 }
 
+// Used by int4 calibration when packing, which only the CLI does.
+#[cfg(not(target_arch = "wasm32"))]
 impl LinearInput {
     /// All four, in the order they run.
     pub(crate) const ALL: [LinearInput; 4] = [LinearInput::Qkv, LinearInput::AttnOut, LinearInput::FfnIn, LinearInput::FfnOut];
