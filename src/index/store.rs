@@ -122,11 +122,6 @@ impl Store {
         self.shards.contains_key(name)
     }
 
-    /// The name of the listed file with `role` and `key`.
-    pub fn name_of(&self, role: FileRole, key: u32) -> Option<&str> {
-        self.names.get(&(role, key)).map(String::as_str)
-    }
-
     /// Verifies `bytes` against the entry of `name` and keeps the parsed shard.
     /// A file the store does not list, or whose size or hash differs, is refused by name.
     pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
