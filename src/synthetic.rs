@@ -365,12 +365,22 @@ pub struct IndexBench {
 /// `progress` hears each phase as it starts.
 pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)) -> Result<IndexBench> {
     progress("generating topics");
-    let forum = Forum::generate(n, 7);
+    let mut forum = Forum::generate(n, 7);
     progress("embedding (synthetic encoder)");
     let t = Instant::now();
-    let plan = prepare::plan(&forum.topics, "synthetic", None);
-    let vectors: Vec<Vec<f32>> = plan.texts.par_iter().map(|s| forum.encoder.embed(s)).collect();
-    let entries = plan.finish(vectors)?;
+    // In parts, so that only one part's texts and f32 vectors (keyword
+    // candidates included, ~25 KB a topic) are in memory at a time; the
+    // topics themselves are dropped once embedded (only their ids are needed).
+    const EMBED_PART: usize = 20_000;
+    let ids: Vec<String> = forum.topics.iter().map(|t| t.id.clone()).collect();
+    let topics = std::mem::take(&mut forum.topics);
+    let mut entries = Vec::with_capacity(n);
+    for part in topics.chunks(EMBED_PART) {
+        let plan = prepare::plan(part, "synthetic", None);
+        let vectors: Vec<Vec<f32>> = plan.texts.par_iter().map(|s| forum.encoder.embed(s)).collect();
+        entries.extend(plan.finish(vectors)?);
+    }
+    drop(topics);
     let embed_s = t.elapsed().as_secs_f64();
 
     progress("building the index");
@@ -400,7 +410,7 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
     let none = HashSet::new();
     let mut related_fetches = Fetches::default();
     for _ in 0..SAMPLES {
-        let id = forum.topics[rng.below(n)].id.clone();
+        let id = ids[rng.below(n)].clone();
         let mut store = Store::from_manifest(&manifest)?;
         let mut page = Fetches::page(&manifest);
         store.resolve(|name| page.fetch(name, read(name)?), |s| related::related(s, &id, 10, &none))?;
@@ -434,7 +444,7 @@ pub fn bench_index(n: usize, out: &Path, queries: usize, progress: &dyn Fn(&str)
                 if Some(r) == skip {
                     continue;
                 }
-                let dot: f32 = q.iter().zip(cv.vectors.row(s)).map(|(a, &b)| a * b as f32).sum();
+                let dot = search::dot_f32_i8(q, cv.vectors.row(s));
                 every.push(search::TopicHit { topic: r, cos: dot / (qn * cv.norms[s]) });
             }
         }

@@ -148,7 +148,7 @@ fn dequantised_unit(q: &QVec) -> Vec<f32> {
 }
 
 /// Where every topic goes: (refs by entry, centroids, slots per cluster, reclustered).
-fn place(entries: &[Entry], dim: usize, cluster_size: usize, previous: Option<&Previous>) -> (Vec<TopicRef>, Centroids, Vec<usize>, bool) {
+fn place(entries: &[&Entry], dim: usize, cluster_size: usize, previous: Option<&Previous>) -> (Vec<TopicRef>, Centroids, Vec<usize>, bool) {
     let n = entries.len();
     let keep = previous.filter(|p| n <= RECLUSTER_GROWTH * p.centroids.len() * cluster_size && p.centroids.dim == dim);
     let Some(prev) = keep else {
@@ -272,34 +272,51 @@ pub const EXACT_SIMILAR_LIMIT: usize = 20_000;
 /// Nearest topics by meaning for every live topic: (entry, cosine), best first,
 /// ties by entry order (id order). Exact up to [`EXACT_SIMILAR_LIMIT`] topics,
 /// else from the probed clusters of `refs`/`centroids`.
-fn similar_lists(entries: &[Entry], refs: &[TopicRef], centroids: &Centroids) -> Vec<Vec<(usize, f32)>> {
+fn similar_lists(entries: &[&Entry], refs: &[TopicRef], centroids: &Centroids) -> Vec<Vec<(usize, f32)>> {
     let norms: Vec<f32> = entries.iter().map(|e| (dot_i8(&e.vector.codes, &e.vector.codes) as f32).sqrt()).collect();
-    let members: Vec<Vec<usize>> = if entries.len() > EXACT_SIMILAR_LIMIT {
-        let mut m = vec![Vec::new(); centroids.len()];
-        for (i, r) in refs.iter().enumerate() {
-            m[r.cluster as usize].push(i);
+    let best = |i: usize, candidates: &mut dyn Iterator<Item = usize>| -> Vec<(usize, f32)> {
+        let mut hits: Vec<(usize, f32)> = candidates
+            .filter(|&j| j != i)
+            .map(|j| (j, round(cosine_i8(&entries[i].vector.codes, norms[i], &entries[j].vector.codes, norms[j]), 4)))
+            .collect();
+        let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if hits.len() > SIMILAR_PER_TOPIC {
+            hits.select_nth_unstable_by(SIMILAR_PER_TOPIC - 1, order);
+            hits.truncate(SIMILAR_PER_TOPIC);
         }
-        m
-    } else {
-        Vec::new()
+        hits.sort_by(order);
+        // The candidates' capacity (thousands of pairs) would otherwise stay with every list.
+        hits.shrink_to_fit();
+        hits
     };
+    if entries.len() <= EXACT_SIMILAR_LIMIT {
+        return (0..entries.len()).into_par_iter().map(|i| best(i, &mut (0..entries.len()))).collect();
+    }
+    let mut members = vec![Vec::new(); centroids.len()];
+    for (i, r) in refs.iter().enumerate() {
+        members[r.cluster as usize].push(i);
+    }
+    // Probe for blocks of topics at once: their centroid similarities are one
+    // matrix product (topics x centroids^T), as in k-means.
+    const BLOCK: usize = 256;
+    let dim = centroids.dim;
+    let k = centroids.len();
+    let scorer = crate::backend::cpu::Linear::new(&centroids.data, &vec![0.0; k], k, dim);
     (0..entries.len())
-        .into_par_iter()
-        .map(|i| {
-            let score = |j: usize| (j, round(cosine_i8(&entries[i].vector.codes, norms[i], &entries[j].vector.codes, norms[j]), 4));
-            let mut hits: Vec<(usize, f32)> = if members.is_empty() {
-                (0..entries.len()).filter(|&j| j != i).map(score).collect()
-            } else {
-                let q = dequantised_unit(&entries[i].vector);
-                super::search::probe(centroids, &q).into_iter().flat_map(|c| members[c as usize].iter().copied()).filter(|&j| j != i).map(score).collect()
-            };
-            let order = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-            if hits.len() > SIMILAR_PER_TOPIC {
-                hits.select_nth_unstable_by(SIMILAR_PER_TOPIC - 1, order);
-                hits.truncate(SIMILAR_PER_TOPIC);
-            }
-            hits.sort_by(order);
-            hits
+        .collect::<Vec<usize>>()
+        .par_chunks(BLOCK)
+        .flat_map_iter(|block| {
+            let units: Vec<f32> = block.iter().flat_map(|&i| dequantised_unit(&entries[i].vector)).collect();
+            let mut scores = vec![0.0f32; block.len() * k];
+            scorer.forward(&units, block.len(), &mut scores);
+            block
+                .iter()
+                .zip(scores.chunks_exact(k))
+                .map(|(&i, s)| {
+                    let probed = super::search::probe_scored(&centroids.sizes, s);
+                    best(i, &mut probed.iter().flat_map(|&c| members[c as usize].iter().copied()))
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -342,9 +359,8 @@ pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: O
         return Err(Error::Input { location: format!("topic {}", dup.card.id), message: "two topics have this id".into() });
     }
     // Id order makes everything below independent of the source's order.
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by(|&a, &b| entries[a].card.id.cmp(&entries[b].card.id));
-    let entries: Vec<Entry> = order.iter().map(|&i| entries[i].clone()).collect();
+    let mut entries: Vec<&Entry> = entries.iter().collect();
+    entries.sort_by(|a, b| a.card.id.cmp(&b.card.id));
     let n = entries.len();
 
     let (refs, centroids, slots, reclustered) = place(&entries, dim, opts.cluster_size.max(1), previous);
@@ -475,7 +491,7 @@ pub fn build(entries: &[Entry], model: ModelInfo, left_out: LeftOut, previous: O
 /// root lists P pages and a query reads the root and the pages of the few
 /// clusters (or buckets) it touches, so with R records per cluster and C
 /// clusters, clusters per page g minimises C/g + touched * R * g: g = sqrt(C / (touched R)).
-fn fresh_layout(entries: &[Entry], slots: &[usize]) -> Layout {
+fn fresh_layout(entries: &[&Entry], slots: &[usize]) -> Layout {
     let postings: usize = entries
         .iter()
         .map(|e| {
@@ -497,26 +513,27 @@ fn fresh_layout(entries: &[Entry], slots: &[usize]) -> Layout {
 }
 
 /// Terms shards by bucket, the collection statistics and the number of distinct terms.
-fn postings(entries: &[Entry], refs: &[TopicRef], buckets: u32) -> (Vec<TermsShard>, LexicalStats, usize) {
-    let docs: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
-            let texts: Vec<&str> = e.passages.iter().map(|(p, _)| p.text.as_str()).collect();
-            lexical_document(&e.card.title, &texts)
-        })
-        .collect();
-    let total_len: u64 = docs.iter().map(|d| d.len() as u64).sum();
-    let avg_len = if docs.is_empty() { 0.0 } else { total_len as f32 / docs.len() as f32 };
-    // term -> [(entry, tf, len)], entries in id order.
-    let mut by_term: BTreeMap<&str, Vec<(usize, u32, u32)>> = BTreeMap::new();
-    for (i, d) in docs.iter().enumerate() {
-        let (tf, len) = lexical::term_counts(d);
-        let mut terms: Vec<(&str, u32)> = tf.into_iter().collect();
-        terms.sort_unstable();
-        for (t, f) in terms {
-            by_term.entry(t).or_default().push((i, f, len));
+fn postings(entries: &[&Entry], refs: &[TopicRef], buckets: u32) -> (Vec<TermsShard>, LexicalStats, usize) {
+    // term -> [(entry, tf, len)], entries in id order. One document's tokens
+    // live at a time: a million topics' token lists would not fit in memory.
+    let mut by_term: BTreeMap<String, Vec<(u32, u32, u32)>> = BTreeMap::new();
+    let mut total_len = 0u64;
+    for (i, e) in entries.iter().enumerate() {
+        let texts: Vec<&str> = e.passages.iter().map(|(p, _)| p.text.as_str()).collect();
+        let doc = lexical_document(&e.card.title, &texts);
+        let (tf, len) = lexical::term_counts(&doc);
+        total_len += len as u64;
+        for (t, f) in tf {
+            let posting = (i as u32, f, len);
+            match by_term.get_mut(t) {
+                Some(list) => list.push(posting),
+                None => {
+                    by_term.insert(t.to_string(), vec![posting]);
+                }
+            }
         }
     }
+    let avg_len = if entries.is_empty() { 0.0 } else { total_len as f32 / entries.len() as f32 };
     let terms = by_term.len();
     let mut shards: Vec<TermsShard> = (0..buckets.max(1)).map(|_| TermsShard { terms: Vec::new(), postings: Vec::new() }).collect();
     for (term, mut list) in by_term {
@@ -524,9 +541,9 @@ fn postings(entries: &[Entry], refs: &[TopicRef], buckets: u32) -> (Vec<TermsSha
         // Highest impact first (the order in which a pruned list keeps them), ties by id.
         list.sort_by(|a, b| lexical::impact(b.1, b.2, avg_len).total_cmp(&lexical::impact(a.1, a.2, avg_len)).then(a.0.cmp(&b.0)));
         list.truncate(lexical::MAX_POSTINGS);
-        let shard = &mut shards[lexical::bucket(term, buckets) as usize];
-        shard.terms.push(TermEntry { term: term.to_string(), df, first: shard.postings.len() as u32, count: list.len() as u32 });
-        shard.postings.extend(list.into_iter().map(|(i, tf, len)| Posting { topic: refs[i], tf: tf.min(u16::MAX as u32) as u16, len: len.min(u16::MAX as u32) as u16 }));
+        let shard = &mut shards[lexical::bucket(&term, buckets) as usize];
+        shard.terms.push(TermEntry { term, df, first: shard.postings.len() as u32, count: list.len() as u32 });
+        shard.postings.extend(list.into_iter().map(|(i, tf, len)| Posting { topic: refs[i as usize], tf: tf.min(u16::MAX as u32) as u16, len: len.min(u16::MAX as u32) as u16 }));
     }
     (shards, LexicalStats { docs: entries.len() as u32, avg_len }, terms)
 }

@@ -24,9 +24,27 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// Integer dot product of two code rows.
+/// Integer dot product of two code rows (integer sums reassociate, so this vectorises).
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
+}
+
+/// Dot product of an f32 query with an int8 code row; eight partial sums let
+/// the compiler vectorise without reassociating.
+pub fn dot_f32_i8(q: &[f32], codes: &[i8]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (cq, cc) = (q.chunks_exact(8), codes.chunks_exact(8));
+    let (rq, rc) = (cq.remainder(), cc.remainder());
+    for (x, y) in cq.zip(cc) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i] as f32;
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, &y) in rq.iter().zip(rc) {
+        s += x * y as f32;
+    }
+    s
 }
 
 /// Euclidean norm of each code row (count,); scales cancel in a cosine. Empty slots give 0.
@@ -61,7 +79,7 @@ pub fn nearest_in(vectors: &Vectors, norms: &[f32], query: &[f32], k: usize, exc
     let hits = (0..vectors.len())
         .filter(|&i| Some(i) != exclude && norms[i] > 0.0)
         .map(|i| {
-            let dot: f32 = query.iter().zip(vectors.row(i)).map(|(q, &c)| q * c as f32).sum();
+            let dot = dot_f32_i8(query, vectors.row(i));
             let denom = qn * norms[i];
             Hit { index: i, score: if denom > 0.0 { dot / denom } else { 0.0 } }
         })
@@ -72,21 +90,37 @@ pub fn nearest_in(vectors: &Vectors, norms: &[f32], query: &[f32], k: usize, exc
 /// The clusters a query visits, nearest centroid first: enough to cover
 /// [`MIN_CANDIDATES`] topics and at least [`MIN_CLUSTERS`] clusters.
 pub fn probe(centroids: &Centroids, query: &[f32]) -> Vec<u16> {
-    let mut order: Vec<(f32, usize)> = (0..centroids.len())
-        .filter(|&c| centroids.sizes[c] > 0)
-        .map(|c| (centroids.row(c).iter().zip(query).map(|(a, b)| a * b).sum(), c))
-        .collect();
-    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut seen = 0usize;
-    let mut out = Vec::new();
-    for (_, c) in order {
-        if seen >= MIN_CANDIDATES && out.len() >= MIN_CLUSTERS {
-            break;
+    let scores: Vec<f32> = (0..centroids.len()).map(|c| crate::backend::cpu::dot(centroids.row(c), query)).collect();
+    probe_scored(&centroids.sizes, &scores)
+}
+
+/// [`probe`] given each centroid's similarity to the query (`scores[c]`) and
+/// the clusters' sizes: the same clusters in the same order (ties to the lower
+/// cluster). Only the nearest few are sorted, so a builder probing for every
+/// one of a million topics pays for a selection, not a sort of 4,096 clusters.
+pub fn probe_scored(sizes: &[u32], scores: &[f32]) -> Vec<u16> {
+    let mut order: Vec<(f32, usize)> = (0..sizes.len()).filter(|&c| sizes[c] > 0).map(|c| (scores[c], c)).collect();
+    let cmp = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    let mut head = 32.min(order.len());
+    loop {
+        if head < order.len() {
+            order.select_nth_unstable_by(head - 1, cmp);
         }
-        seen += centroids.sizes[c] as usize;
-        out.push(c as u16);
+        order[..head].sort_by(cmp);
+        let mut seen = 0usize;
+        let mut out = Vec::new();
+        for &(_, c) in &order[..head] {
+            if seen >= MIN_CANDIDATES && out.len() >= MIN_CLUSTERS {
+                return out;
+            }
+            seen += sizes[c] as usize;
+            out.push(c as u16);
+        }
+        if head == order.len() {
+            return out;
+        }
+        head = (head * 4).min(order.len());
     }
-    out
 }
 
 /// A topic found by a vector search, with its cosine to the query.
@@ -112,7 +146,7 @@ pub fn search(store: &Store, query: &[f32], needs: &mut Needs) -> Option<Vec<Top
             if cv.norms[slot] == 0.0 {
                 continue;
             }
-            let dot: f32 = query.iter().zip(cv.vectors.row(slot)).map(|(q, &x)| q * x as f32).sum();
+            let dot = dot_f32_i8(query, cv.vectors.row(slot));
             hits.push(TopicHit { topic: TopicRef { cluster: c, slot: slot as u16 }, cos: dot / (qn * cv.norms[slot]) });
         }
     }
@@ -137,5 +171,39 @@ mod tests {
         assert_eq!(probe(&c, &[0.9, 0.1]), vec![0, 1, 3]);
         let small = Centroids { dim: 2, sizes: vec![5, 5], data: vec![1.0, 0.0, 0.0, 1.0] };
         assert_eq!(probe(&small, &[0.0, 1.0]), vec![1, 0], "small indexes are searched exhaustively");
+    }
+
+    #[test]
+    fn probing_from_scores_matches_a_full_sort() {
+        // The oracle sorts every non-empty cluster and takes clusters until both minimums hold.
+        let reference = |sizes: &[u32], scores: &[f32]| -> Vec<u16> {
+            let mut order: Vec<usize> = (0..sizes.len()).filter(|&c| sizes[c] > 0).collect();
+            order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+            let (mut seen, mut out) = (0usize, Vec::new());
+            for c in order {
+                if seen >= MIN_CANDIDATES && out.len() >= MIN_CLUSTERS {
+                    break;
+                }
+                seen += sizes[c] as usize;
+                out.push(c as u16);
+            }
+            out
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Cluster counts below, at and far above the first selection of 32; tiny
+        // clusters force the selection to widen; repeated scores test the tie order.
+        for k in [1usize, 5, 32, 33, 200, 4096] {
+            for size_cap in [3u64, 40, 500] {
+                let sizes: Vec<u32> = (0..k).map(|_| (next() % size_cap) as u32).collect();
+                let scores: Vec<f32> = (0..k).map(|_| (next() % 50) as f32 / 50.0).collect();
+                assert_eq!(probe_scored(&sizes, &scores), reference(&sizes, &scores), "{k} clusters of up to {size_cap}");
+            }
+        }
     }
 }
