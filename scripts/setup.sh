@@ -35,6 +35,8 @@ if [ "$want_test" = 1 ]; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   dpkg -s mesa-vulkan-drivers >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+  # A Chinese font, so the zh screenshots show characters rather than empty boxes.
+  dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || missing+=(fonts-wqy-zenhei)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian packages: ${missing[*]}"
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

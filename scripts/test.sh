@@ -19,3 +19,7 @@ printf '\033[1m==> %s\033[0m\n' "cargo test" >&2
 cargo test --release
 printf '\033[1m==> %s\033[0m\n' "browser end-to-end tests" >&2
 node --test --test-concurrency=1 tests/e2e/
+# The widgets again in a browser with WebGPU (SwiftShader): each surface must
+# work there too, and the assistant must run its encoder on the GPU.
+printf '\033[1m==> %s\033[0m\n' "browser widget tests with WebGPU" >&2
+CAIRN_E2E_WEBGPU=1 node --test --test-concurrency=1 tests/e2e/widgets.test.mjs

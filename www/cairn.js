@@ -12,7 +12,10 @@
 // {title}: offered when the assistant finds no confident answer), data-theme
 // ("light" or "dark": the host page's own theme; default: the visitor's
 // preference; also a theme attribute per element), data-beacon (optional URL
-// that receives aggregate counts only, see startBeacon; off by default). Keyboard: "/"
+// that receives aggregate counts only, see startBeacon; off by default),
+// data-backend ("auto", the default: WebGPU on a hardware adapter, else the wasm
+// CPU path; "gpu": any WebGPU adapter, software ones included; "cpu": never
+// WebGPU). Keyboard: "/"
 // anywhere outside a text field focuses the assistant's box. Theming: CSS custom
 // properties --cairn-fg, --cairn-bg, --cairn-accent, --cairn-muted,
 // --cairn-border, --cairn-ok, --cairn-radius on the elements or any ancestor.
@@ -23,7 +26,8 @@
 // anywhere but requests for the index's own static files (and, only when the
 // site owner configures data-beacon, aggregate counts). Events for the host
 // page: cairn:shown {surface, count}, cairn:clicked {surface, position, id},
-// cairn:answered {confident, count}. No animations or transitions are used, so
+// cairn:answered {confident, count, model} (model: "gpu: <adapter>",
+// "cpu: <why not the GPU>" or "words only: <why>"). No animations or transitions are used, so
 // reduced-motion preferences have nothing to turn off.
 
 const SCRIPT_URL = import.meta.url;
@@ -34,6 +38,12 @@ function scriptConfig() {
     if (s.src === SCRIPT_URL) return s.dataset;
   }
   return {};
+}
+
+/** Where the encoder runs: the script's data-backend when it is one the engine knows, else "auto". */
+function encoderBackend() {
+  const b = scriptConfig().backend;
+  return b === "gpu" || b === "cpu" ? b : "auto";
 }
 
 const STRINGS = {
@@ -60,6 +70,19 @@ const STRINGS = {
     from: { accepted: "From the accepted answer", answer: "From an answer", question: "From the question" },
     mayExist: "This may already have been asked:",
     newTopic: "Ask the community instead",
+    // One reason of a suggestion ({kind, ...} from the engine), as the engine words it in English.
+    reason: {
+      similar: () => "Similar question",
+      people: ({ count }) => (count === 1 ? "1 person took part in both" : `${count} people took part in both`),
+      also_tagged: ({ tag }) => `Also tagged ${tag}`,
+      because_you_read: ({ title }) => `Because you read “${title}”`,
+      people_from: ({ title }) => `People who took part in “${title}” also took part here`,
+      tagged_like: ({ tag, count }) => `Tagged ${tag} like ${count} topics you read`,
+      related_to: ({ title }) => `Related to “${title}”`,
+      shares_tags: () => "Shares tags with what you read",
+      popular: () => "Popular on this forum",
+      unanswered: () => "No answer yet: you could help",
+    },
   },
   zh: {
     related: "相关话题",
@@ -84,6 +107,18 @@ const STRINGS = {
     from: { accepted: "来自被采纳的回答", answer: "来自回答", question: "来自问题" },
     mayExist: "这个问题可能已经有人问过：",
     newTopic: "改为向社区提问",
+    reason: {
+      similar: () => "相似的问题",
+      people: ({ count }) => `${count} 人都参与了这两个话题`,
+      also_tagged: ({ tag }) => `同样标记为 ${tag}`,
+      because_you_read: ({ title }) => `因为你读过“${title}”`,
+      people_from: ({ title }) => `参与“${title}”的人也参与了这里`,
+      tagged_like: ({ tag, count }) => `与你读过的 ${count} 个话题一样标记为 ${tag}`,
+      related_to: ({ title }) => `与“${title}”相关`,
+      shares_tags: () => "与你读过的内容有相同的标签",
+      popular: () => "本论坛的热门话题",
+      unanswered: () => "尚无回答：你可以来帮忙",
+    },
   },
 };
 
@@ -236,6 +271,17 @@ function el(tag, props = {}, ...children) {
 }
 
 /**
+ * A suggestion's reasons in the page's language: each part of `item.why` worded
+ * by `t.reason`; the engine's English `item.reason` for a part this script does
+ * not know (a newer engine), or when there is no `why`.
+ */
+function reasonText(item, t) {
+  if (!Array.isArray(item.why)) return item.reason ?? "";
+  const parts = item.why.map((part) => t.reason[part?.kind]?.(part));
+  return parts.every((p) => typeof p === "string") ? parts.join(" · ") : item.reason ?? "";
+}
+
+/**
  * One suggestion: a link (text only), its answers and its reason. `null` when its URL is not http(s).
  * Following it dispatches `cairn:clicked` ({surface, position (0-based), id}) to the host page.
  */
@@ -253,7 +299,8 @@ function suggestionItem(item, t, surface, position) {
     answers.textContent += " ✓";
   }
   const meta = el("span", { class: "meta" }, answers);
-  if (item.reason) meta.append(` · ${item.reason}`);
+  const reason = reasonText(item, t);
+  if (reason) meta.append(` · ${reason}`);
   return el("li", {}, a, meta);
 }
 
@@ -385,9 +432,8 @@ class CairnFeed extends CairnElement {
       const list = el("ol");
       for (const item of items) {
         // The group's heading already says "because you read X": do not repeat it on every item.
-        const same = `Because you read “${title}”`;
-        const reason = (item.reason ?? "").split(" · ").filter((part) => part !== same).join(" · ");
-        const li = suggestionItem({ ...item, reason }, t, "feed", position);
+        const why = (item.why ?? []).filter((part) => !(part.kind === "because_you_read" && part.title === title));
+        const li = suggestionItem({ ...item, why }, t, "feed", position);
         if (!li) continue;
         list.append(li);
         position++;
@@ -404,7 +450,7 @@ function answerList(answer, t, surface) {
   const list = el("ol");
   for (const th of answer.threads) {
     // A thread shows as a suggestion does (link, answers), then its passages.
-    const li = suggestionItem({ ...th, reason: "" }, t, surface, list.childElementCount);
+    const li = suggestionItem({ ...th, reason: "", why: [] }, t, surface, list.childElementCount);
     if (!li) continue;
     for (const p of th.passages ?? []) {
       const q = highlighted(p.text, p.highlights);
@@ -457,7 +503,7 @@ class CairnAsk extends CairnElement {
       status.textContent = t.searching;
       e.modelListeners.add(onModel);
       try {
-        const answer = await e.request("ask", { text, threads: 5, passages: 2 });
+        const answer = await e.request("ask", { text, threads: 5, passages: 2, backend: encoderBackend() });
         if (mine !== asking) return;
         const notes = [];
         if (answer.mode === "error") notes.push(t.error);
@@ -472,7 +518,7 @@ class CairnAsk extends CairnElement {
         const template = scriptConfig().newTopic;
         const offer = !answer.confident && template && safeHref(template.replace("{title}", encodeURIComponent(text.slice(0, 200))));
         if (offer) results.append(el("p", {}, el("a", { href: offer, text: t.newTopic })));
-        this.dispatchEvent(new CustomEvent("cairn:answered", { bubbles: true, composed: true, detail: { confident: answer.confident, count: answer.threads.length } }));
+        this.dispatchEvent(new CustomEvent("cairn:answered", { bubbles: true, composed: true, detail: { confident: answer.confident, count: answer.threads.length, model: answer.model } }));
       } catch (err) {
         status.textContent = "";
         this.fail(err);
@@ -506,7 +552,7 @@ class CairnDuplicates extends CairnElement {
       asked = text;
       try {
         // A higher bar than the assistant's: only warn about likely duplicates.
-        const answer = await engine().request("ask", { text, threads: 3, passages: 0, minCosine: 0.6 });
+        const answer = await engine().request("ask", { text, threads: 3, passages: 0, minCosine: 0.6, backend: encoderBackend() });
         if (asked !== text) return;
         const likely = { ...answer, threads: answer.confident ? answer.threads : [] };
         const list = answerList(likely, t, "duplicates");
@@ -588,7 +634,7 @@ export function feed({ limit = 8 } = {}) {
 
 /** The assistant's answer to `text`: `{mode, confident, threads: [{title, url, passages: [{text, url, highlights}]}], model}`. */
 export function ask(text, { threads = 5, passages = 2 } = {}) {
-  return Promise.resolve().then(() => engine().request("ask", { text: String(text), threads, passages }));
+  return Promise.resolve().then(() => engine().request("ask", { text: String(text), threads, passages, backend: encoderBackend() }));
 }
 
 /** Forgets this browser's reading history (what the feed's "clear" control does). */

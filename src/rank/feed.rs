@@ -24,7 +24,7 @@
 //! community grows. Every suggestion says why, truthfully.
 
 use super::related::{listed_similarity, stored_similarity};
-use super::{jaccard, Suggestion};
+use super::{jaccard, Reason, Suggestion};
 use crate::error::Result;
 use crate::fetch_first;
 use crate::index::format::{TopicCard, TopicLinks, TopicRef};
@@ -435,6 +435,7 @@ pub fn feed(store: &Store, visits: &[Visit], opts: FeedOptions) -> Result<Step<F
         .into_iter()
         .map(|(i, unanswered)| {
             let (_, c, w) = &cands[i];
+            let why = reasons(c, w, &read, &signals[i], unanswered);
             FeedItem {
                 suggestion: Suggestion {
                     id: c.id.clone(),
@@ -444,7 +445,8 @@ pub fn feed(store: &Store, visits: &[Visit], opts: FeedOptions) -> Result<Step<F
                     tags: c.tags.clone(),
                     answers: c.answers,
                     accepted: c.accepted,
-                    reason: reason(c, w, &read, &signals[i], unanswered),
+                    reason: Suggestion::english(&why),
+                    why,
                 },
                 unanswered,
                 interest: interest_of(w),
@@ -464,9 +466,9 @@ fn raw_cos(w: &Why, read: &[Read], max_w: f32) -> f32 {
     w.content_from.map_or(0.0, |h| w.content / (read[h].weight / max_w).max(1e-9))
 }
 
-/// A short, true reason for a feed item.
-fn reason(c: &TopicCard, w: &Why, read: &[Read], s: &Signals, unanswered: bool) -> String {
-    let quote = |h: usize| format!("“{}”", read[h].card.title);
+/// Short, true reasons for a feed item: the main one, after "unanswered" when it is.
+fn reasons(c: &TopicCard, w: &Why, read: &[Read], s: &Signals, unanswered: bool) -> Vec<Reason> {
+    let title = |h: usize| read[h].card.title.clone();
     let max_w = read.iter().map(|r| r.weight).fold(0.0f32, f32::max).max(1e-9);
     let cos = raw_cos(w, read, max_w);
     let tag_reason = || {
@@ -475,21 +477,21 @@ fn reason(c: &TopicCard, w: &Why, read: &[Read], s: &Signals, unanswered: bool) 
             .map(|t| (t, read.iter().filter(|r| r.card.tags.contains(t)).count()))
             .filter(|(_, n)| *n >= 2)
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-            .map(|(t, n)| format!("Tagged {t} like {n} topics you read"))
+            .map(|(t, n)| Reason::TaggedLike { tag: t.clone(), count: n as u32 })
     };
     let main = if let (Some(h), true) = (w.content_from, cos >= 0.4) {
-        format!("Because you read {}", quote(h))
+        Reason::BecauseYouRead { title: title(h) }
     } else if let Some(h) = w.people_from {
-        format!("People who took part in {} also took part here", quote(h))
+        Reason::PeopleFrom { title: title(h) }
     } else if let Some(t) = tag_reason() {
         t
     } else if let Some(h) = w.content_from {
-        format!("Related to {}", quote(h))
+        Reason::RelatedTo { title: title(h) }
     } else {
         let shared = read.iter().map(|r| jaccard(&r.card.tags, &c.tags)).fold(0.0f32, f32::max);
-        if shared > 0.0 && s.tags > 0.0 { "Shares tags with what you read".into() } else { "Popular on this forum".into() }
+        if shared > 0.0 && s.tags > 0.0 { Reason::SharesTags } else { Reason::Popular }
     };
-    if unanswered { format!("No answer yet: you could help · {main}") } else { main }
+    if unanswered { vec![Reason::Unanswered, main] } else { vec![main] }
 }
 
 #[cfg(test)]

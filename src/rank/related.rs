@@ -14,7 +14,7 @@
 //! bound on it). Every choice is ordered by topic id on ties, so the answer
 //! does not depend on where topics lie in the index.
 
-use super::{jaccard, Suggestion};
+use super::{jaccard, Reason, Suggestion};
 use crate::error::{Error, Result};
 use crate::fetch_first;
 use crate::index::format::{Similar, TopicCard, TopicLinks, TopicRef};
@@ -100,21 +100,19 @@ impl Evidence {
     }
 }
 
-/// A short, true reason for suggesting `cand` beside `topic`.
-fn reason(topic: &TopicCard, cand: &TopicCard, e: &Evidence) -> String {
+/// Short, true reasons for suggesting `cand` beside `topic`.
+fn reasons(topic: &TopicCard, cand: &TopicCard, e: &Evidence) -> Vec<Reason> {
     let mut parts = Vec::new();
     if e.meaning >= SIMILAR_REASON_MIN_COSINE || (e.shared_people == 0 && e.tags == 0.0) {
-        parts.push("Similar question".to_string());
+        parts.push(Reason::Similar);
     }
-    match e.shared_people {
-        0 => {}
-        1 => parts.push("1 person took part in both".to_string()),
-        n => parts.push(format!("{n} people took part in both")),
+    if e.shared_people > 0 {
+        parts.push(Reason::People { count: e.shared_people as u32 });
     }
     if let Some(tag) = cand.tags.iter().find(|t| topic.tags.contains(t)) {
-        parts.push(format!("Also tagged {tag}"));
+        parts.push(Reason::AlsoTagged { tag: tag.clone() });
     }
-    parts.join(" · ")
+    parts
 }
 
 /// Cosine of two cards' topics as far as their stored lists tell (see the module docs).
@@ -207,7 +205,8 @@ pub fn related_with(store: &Store, id: &str, k: usize, read: &HashSet<String>, l
 
     let related = chosen
         .into_iter()
-        .map(|(_, c, e)| Suggestion {
+        .map(|(_, c, e)| (c, e, reasons(topic, c, &e)))
+        .map(|(c, e, why)| Suggestion {
             id: c.id.clone(),
             title: c.title.clone(),
             url: c.url.clone(),
@@ -215,7 +214,8 @@ pub fn related_with(store: &Store, id: &str, k: usize, read: &HashSet<String>, l
             tags: c.tags.clone(),
             answers: c.answers,
             accepted: c.accepted,
-            reason: reason(topic, c, &e),
+            reason: Suggestion::english(&why),
+            why,
         })
         .collect();
     Ok(Step::Ready(Related { topic: TopicSummary::of(topic), related }))

@@ -3,6 +3,12 @@
 // assistant answers a question with threads and highlighted passages; the
 // composer warns that a title may already exist; Chinese strings follow the
 // page's language. No console errors, no request off 127.0.0.1.
+//
+// CAIRN_E2E_WEBGPU=1 runs the same tests in a browser with WebGPU (SwiftShader),
+// the demo's script tag given data-backend="gpu" (on "auto" the engine declines
+// a software adapter as slower than its CPU path): the assistant must then say
+// its encoder ran on the GPU, and on the CPU without WebGPU; screenshots get a
+// "-webgpu" suffix. scripts/test.sh runs both.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -10,12 +16,22 @@ import { join } from "node:path";
 import { ROOT, serve, launch, watch, firstLink, assertClean } from "./harness.mjs";
 
 const SHOTS = join(ROOT, "build", "screenshots");
+const WEBGPU = process.env.CAIRN_E2E_WEBGPU === "1";
+const shot = (name) => join(SHOTS, `${name}${WEBGPU ? "-webgpu" : ""}.png`);
 let server, browser;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   server = await serve();
-  browser = await launch();
+  browser = await launch({ webgpu: WEBGPU });
+  if (WEBGPU) {
+    // Every demo page (no file extension: "/", "/questions/1", "/ask/", ...) asks for the GPU.
+    await browser.context.route(/\/[^/.]*$/, async (route) => {
+      const response = await route.fetch();
+      const body = (await response.text()).replace('<script type="module" src="/cairn/cairn.js"', '<script type="module" src="/cairn/cairn.js" data-backend="gpu"');
+      await route.fulfill({ response, body });
+    });
+  }
 });
 after(async () => {
   await browser?.close();
@@ -56,7 +72,7 @@ test("the feed suggests from pages read, says why, and forgets on request", asyn
     assert.ok(/·/.test(meta) || /^Because you read “.+”$/.test(heading), `each suggestion says why: ${meta} / ${heading}`);
   }
   assert.match(await shadowText(page, "cairn-feed"), /Because you read/);
-  await page.screenshot({ path: join(SHOTS, "feed.png") });
+  await page.screenshot({ path: shot("feed") });
 
   await page.locator("cairn-feed button").click();
   await page.waitForFunction(() => /reading history was cleared/.test(document.querySelector("cairn-feed")?.shadowRoot?.textContent ?? ""), null, { timeout: 10_000 });
@@ -82,17 +98,20 @@ test("the assistant answers a question with linked threads and highlighted passa
   const page = await browser.context.newPage();
   const log = watch(page);
   await page.goto(new URL("ask/", server.url).href);
+  const answered = page.evaluate(() => new Promise((ok) => document.addEventListener("cairn:answered", (e) => ok(e.detail), { once: true })));
   const box = page.locator("cairn-ask textarea");
   await box.fill("Can a classical Turing machine simulate a quantum computer?");
   await box.press("Enter");
   await firstLink(page, log, "cairn-ask li > a", 90_000);
+  const { model } = await answered;
+  assert.match(model, WEBGPU ? /^gpu: / : /^cpu: /, `the encoder ran on the ${WEBGPU ? "GPU" : "CPU"}: ${model}`);
   const hrefs = await page.locator("cairn-ask li > a").evaluateAll((as) => as.map((a) => a.href));
   assert.ok(hrefs.slice(0, 3).some((h) => h.endsWith("/questions/1")), `question 1 is among the first three: ${hrefs}`);
   assert.ok((await page.locator("cairn-ask blockquote").count()) > 0, "passages are quoted");
   assert.ok((await page.locator("cairn-ask mark").count()) > 0, "query words are highlighted");
   const status = await page.locator("cairn-ask [role=status]").textContent();
   assert.doesNotMatch(status, /words only/, `the model ran: ${status}`);
-  await page.screenshot({ path: join(SHOTS, "ask.png") });
+  await page.screenshot({ path: shot("ask") });
   assertClean(log);
   await page.close();
 });
@@ -168,7 +187,7 @@ test("at 360 px wide the widgets fit the screen", async () => {
   });
   assert.ok(overflow <= 0, `no horizontal overflow inside the widget (${overflow} px)`);
   await page.locator("cairn-related").scrollIntoViewIfNeeded();
-  await page.screenshot({ path: join(SHOTS, "related-360px.png") });
+  await page.screenshot({ path: shot("related-360px") });
   assertClean(log);
   await page.close();
 });
