@@ -2,7 +2,8 @@
 # Builds everything the demo and the tests use:
 #   target/release/cairn     the CLI
 #   www/pkg/cairn*           the lean wasm engine the widget loads (index + ranking)
-#   www/pkg/cairn_compute*   the wasm engine with the encoder and WebGPU (assistant)
+#   www/pkg/cairn_compute*   the wasm engine with the encoder and WebGPU (assistant), built
+#                            with wasm SIMD, and with wasm SIMD + relaxed SIMD (_relaxed)
 #   build/model/             all-MiniLM-L6-v2 (from the PyPI wheel, cached)
 #   build/packs/minilm-int8.cpk  the int8 model pack browsers load
 #   build/demo/              the demo forum: pages, index/, cairn/ (script, worker, wasm)
@@ -26,9 +27,17 @@ wasm=target/wasm32-unknown-unknown/release/cairn.wasm
 say "building the wasm engine (lean: index and ranking)"
 cargo build --release --lib --target wasm32-unknown-unknown --no-default-features
 wasm-bindgen --target web --out-dir www/pkg --out-name cairn "$wasm"
-say "building the wasm engine (compute: encoder, WebGPU)"
-cargo build --release --lib --target wasm32-unknown-unknown
-wasm-bindgen --target web --out-dir www/pkg --out-name cairn_compute "$wasm"
+# The compute module in two builds, picked in the browser by www/cairn-wasm-features.js:
+# wasm SIMD (every current browser) and wasm SIMD + relaxed SIMD (integer dot
+# products for the int8 kernels). Each has a target directory of its own, so
+# neither build's flags invalidate the other's compiled dependencies.
+for variant in "cairn_compute simd128 target/wasm-simd128" "cairn_compute_relaxed simd128,+relaxed-simd target/wasm-relaxed"; do
+  read -r name features dir <<< "$variant"
+  say "building the wasm engine (compute: encoder, WebGPU; +$features)"
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+$features" \
+    cargo build --release --lib --target wasm32-unknown-unknown --target-dir "$dir"
+  wasm-bindgen --target web --out-dir www/pkg --out-name "$name" "$dir/wasm32-unknown-unknown/release/cairn.wasm"
+done
 
 say "fetching the model"
 $cairn model fetch --out build/model
@@ -62,5 +71,6 @@ say "writing the demo forum"
 $cairn demo --stackexchange $data --out build/demo
 rm -rf build/demo/cairn
 mkdir -p build/demo/cairn/pkg
-cp www/cairn.js www/cairn-worker.js www/cairn-history.js build/demo/cairn/
-cp www/pkg/cairn.js www/pkg/cairn_bg.wasm www/pkg/cairn_compute.js www/pkg/cairn_compute_bg.wasm build/demo/cairn/pkg/
+cp www/cairn.js www/cairn-worker.js www/cairn-history.js www/cairn-wasm-features.js build/demo/cairn/
+cp www/pkg/cairn.js www/pkg/cairn_bg.wasm www/pkg/cairn_compute.js www/pkg/cairn_compute_bg.wasm \
+   www/pkg/cairn_compute_relaxed.js www/pkg/cairn_compute_relaxed_bg.wasm build/demo/cairn/pkg/

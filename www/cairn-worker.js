@@ -8,6 +8,7 @@
 //               {event: "model", state, loaded, total}   while the model downloads
 import init, { Engine } from "./pkg/cairn.js";
 import * as history from "./cairn-history.js";
+import { computeBuild } from "./cairn-wasm-features.js";
 
 let state = null; // Promise<{engine, base}>
 const inflight = new Map(); // shard name -> Promise, so concurrent queries fetch a shard once
@@ -100,8 +101,10 @@ async function loadEncoder(backend) {
     const url = new URL(name, s.base);
     const bytes = await modelBytes(url, name);
     s.engine.add(name, bytes); // verifies size and SHA-256 against the manifest
-    const compute = await import("./pkg/cairn_compute.js");
-    await compute.default({ module_or_path: new URL("./pkg/cairn_compute_bg.wasm", import.meta.url) });
+    const build = computeBuild();
+    if (!build) throw new Error("this browser's WebAssembly has no SIMD, which the encoder needs");
+    const compute = await import(`./pkg/${build.name}.js`);
+    await compute.default({ module_or_path: new URL(`./pkg/${build.name}_bg.wasm`, import.meta.url) });
     const enc = await compute.Encoder.load(bytes, backend);
     if (enc.dim !== s.engine.model.dim) throw new Error(`the model makes ${enc.dim}-wide vectors, the index ${s.engine.model.dim}`);
     reportModel("ready");

@@ -37,11 +37,13 @@ async fn open_gpu(backend: Backend) -> Result<Arc<GpuContext>> {
     Ok(Arc::new(ctx))
 }
 
-/// Which backend runs, as reported to JavaScript.
+/// Which backend runs, as reported to JavaScript: "gpu: <adapter>" or
+/// "cpu: <why> (<kernels> kernels)", the kernels being this module's build
+/// ("wasm-simd128", "wasm-relaxed-simd" or "portable").
 fn report(gpu: Option<&GpuContext>, why_not: &str) -> String {
     match gpu {
         Some(ctx) => format!("gpu: {}", ctx.describe()),
-        None => format!("cpu: {why_not}"),
+        None => format!("cpu: {why_not} ({} kernels)", crate::backend::cpu::isa::Isa::best().name()),
     }
 }
 

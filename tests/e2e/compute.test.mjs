@@ -1,6 +1,7 @@
 // The encoder and the ranking inside headless Chromium: on WebGPU (SwiftShader)
 // against the golden embeddings, the wasm CPU path and brute force; and with
-// WebGPU unavailable, proof that "auto" falls back to the CPU with the same results.
+// WebGPU unavailable, proof that "auto" falls back to the CPU with the same results,
+// for each build of the module (wasm SIMD, and wasm SIMD + relaxed SIMD).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, copyFileSync, rmSync, readFileSync } from "node:fs";
@@ -20,6 +21,9 @@ const KERNEL_REL_TOL = 1e-4;
 /** GPU ranking scores against brute force. */
 const SCORE_TOL = 1e-5;
 
+/** The compute module's builds (scripts/build.sh): wasm SIMD, and wasm SIMD + relaxed SIMD. */
+const BUILDS = ["cairn_compute", "cairn_compute_relaxed"];
+
 let dir, server;
 
 before(async () => {
@@ -27,7 +31,9 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "cairn-compute-"));
   mkdirSync(join(dir, "pkg"));
   copyFileSync(join(ROOT, "tests/e2e/pages/compute.html"), join(dir, "index.html"));
-  for (const f of ["cairn_compute.js", "cairn_compute_bg.wasm"]) copyFileSync(join(ROOT, "www/pkg", f), join(dir, "pkg", f));
+  for (const build of BUILDS) {
+    for (const f of [`${build}.js`, `${build}_bg.wasm`]) copyFileSync(join(ROOT, "www/pkg", f), join(dir, "pkg", f));
+  }
   copyFileSync(join(ROOT, "build/packs/minilm-int8.cpk"), join(dir, "model.cpk"));
   copyFileSync(join(ROOT, "tests/data/minilm_public.json"), join(dir, "golden.json"));
   server = await serve(dir);
@@ -47,10 +53,10 @@ function cosine(a, b) {
   return d / Math.sqrt(na * nb);
 }
 
-async function open(browser) {
+async function open(browser, build = BUILDS[0]) {
   const page = await browser.context.newPage();
   const log = watch(page);
-  await page.goto(server.url);
+  await page.goto(`${server.url}?build=${build}`);
   await page.locator("body[data-ready=true]").waitFor({ timeout: 30_000 });
   return { page, log };
 }
@@ -160,15 +166,18 @@ test("WebGPU: the encoder matches the golden file and the CPU path; ranking matc
   }
 });
 
-test("without WebGPU, auto falls back to the CPU and gives the same results", { timeout: 300_000 }, async () => {
+for (const build of BUILDS) test(`${build}: without WebGPU, auto falls back to the CPU and gives the same results`, { timeout: 300_000 }, async () => {
   const browser = await launch({ webgpu: false });
   try {
-    const { page, log } = await open(browser);
+    const { page, log } = await open(browser, build);
     const auto = await embedGolden(page, "auto");
     assert.match(auto.backend, /^cpu: .*(adapter|WebGPU)/i, `says why it is on the CPU: ${auto.backend}`);
     const cpu = await embedGolden(page, "cpu");
     assert.deepEqual(auto.vectors, cpu.vectors, "auto on a machine without WebGPU is the CPU path");
-    checkFidelity("int8 on the CPU fallback vs golden", auto.vectors, auto.golden);
+    const kernels = build.endsWith("relaxed") ? "wasm-relaxed-simd" : "wasm-simd128";
+    assert.ok(auto.backend.endsWith(`(${kernels} kernels)`), `${build} runs its own kernels: ${auto.backend}`);
+    const f = checkFidelity(`${build}: int8 on the CPU fallback vs golden`, auto.vectors, auto.golden);
+    console.log(`# ${build} CPU int8 vs golden: mean ${f.mean.toFixed(6)}, min ${f.min.toFixed(6)}`);
 
     const refused = await page.evaluate(async () => {
       const pack = new Uint8Array(await (await fetch("model.cpk")).arrayBuffer());
