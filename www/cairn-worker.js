@@ -19,14 +19,14 @@ async function fetchBytes(url, what) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-async function open(indexUrl) {
+async function open(indexUrl, modelUrl) {
   const base = new URL(indexUrl.endsWith("/") ? indexUrl : indexUrl + "/");
   // The manifest downloads while the wasm module compiles.
   const [, manifest] = await Promise.all([
     init({ module_or_path: new URL("./pkg/cairn_bg.wasm", import.meta.url) }),
     fetchBytes(new URL("manifest.json", base), "manifest.json"),
   ]);
-  return { engine: new Engine(manifest), base };
+  return { engine: new Engine(manifest), base, modelUrl: modelUrl ? new URL(modelUrl) : null };
 }
 
 /** Fetches one shard and hands it to the engine, which verifies it against the manifest. */
@@ -98,9 +98,16 @@ async function loadEncoder(backend) {
   if (!name) return { error: "this index was built without a model pack" };
   try {
     reportModel("loading");
-    const url = new URL(name, s.base);
+    // The site's data-model URL, else the pack beside the index; verified against the manifest either way.
+    const url = s.modelUrl ?? new URL(name, s.base);
     const bytes = await modelBytes(url, name);
-    s.engine.add(name, bytes); // verifies size and SHA-256 against the manifest
+    try {
+      s.engine.add(name, bytes); // verifies size and SHA-256 against the manifest
+    } catch (err) {
+      // Never keep a file that is not the manifest's pack (a cached one would fail on every visit).
+      if ("caches" in self) await caches.open("cairn-models").then((c) => c.delete(url)).catch(() => {});
+      throw new Error(`the model pack from ${url} is not the one this index was built with: ${err?.message ?? err}`);
+    }
     const build = computeBuild();
     if (!build) throw new Error("this browser's WebAssembly has no SIMD, which the encoder needs");
     const compute = await import(`./pkg/${build.name}.js`);
@@ -124,8 +131,8 @@ async function embed(text, backend) {
 }
 
 const handlers = {
-  init({ indexUrl }) {
-    state ??= open(indexUrl);
+  init({ indexUrl, modelUrl }) {
+    state ??= open(indexUrl, modelUrl);
     return state.then((s) => ({ topics: s.engine.topics }));
   },
   async related({ topic, k }) {

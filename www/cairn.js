@@ -15,7 +15,9 @@
 // that receives aggregate counts only, see startBeacon; off by default),
 // data-backend ("auto", the default: WebGPU on a hardware adapter, else the wasm
 // CPU path; "gpu": any WebGPU adapter, software ones included; "cpu": never
-// WebGPU). Keyboard: "/"
+// WebGPU), data-model (the model pack's URL, for a site that serves it from
+// elsewhere, a CDN say; default: the pack beside the index; either way its
+// SHA-256 must be the one the manifest names). Keyboard: "/"
 // anywhere outside a text field focuses the assistant's box. Theming: CSS custom
 // properties --cairn-fg, --cairn-bg, --cairn-accent, --cairn-muted,
 // --cairn-border, --cairn-ok, --cairn-radius on the elements or any ancestor.
@@ -136,8 +138,9 @@ class EngineClient {
   /** Listeners of the worker's model-loading events ({state, loaded, total}). */
   modelListeners = new Set();
 
-  constructor(indexUrl) {
+  constructor(indexUrl, modelUrl = null) {
     this.indexUrl = indexUrl;
+    this.modelUrl = modelUrl;
   }
 
   #call(type, payload = {}) {
@@ -166,7 +169,7 @@ class EngineClient {
       for (const p of this.#pending.values()) p.reject(err);
       this.#pending.clear();
     };
-    return this.#call("init", { indexUrl: this.indexUrl });
+    return this.#call("init", { indexUrl: this.indexUrl, modelUrl: this.modelUrl });
   }
 
   ready() {
@@ -185,7 +188,8 @@ function engine() {
   if (!client) {
     const config = scriptConfig();
     if (!config.index) throw new Error('cairn.js: the script tag has no data-index="URL of the index directory"');
-    client = new EngineClient(new URL(config.index, document.baseURI).href);
+    const model = config.model ? new URL(config.model, document.baseURI).href : null;
+    client = new EngineClient(new URL(config.index, document.baseURI).href, model);
   }
   return client;
 }

@@ -1,11 +1,12 @@
 // What a host page configures: data-theme (the page's own light/dark toggle
 // wins over the visitor's preference, per page or per element) and
 // data-beacon (off by default; when set, only aggregate counts per position
-// leave the page: no ids, titles or questions). The host pages live in
+// leave the page: no ids, titles or questions), data-model (the model pack
+// from another URL, still checked against the manifest). The host pages live in
 // build/e2e-host beside links to the demo's pages, script and index.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { ROOT, serve, launch, watch, firstLink, assertClean } from "./harness.mjs";
@@ -32,6 +33,12 @@ before(async () => {
   sink = await collector();
   hostPage("themed.html", 'data-theme="dark"', '<cairn-related id="a" topic="1" limit="5"></cairn-related><cairn-related id="b" topic="1" limit="5" theme="light"></cairn-related>');
   hostPage("counted.html", `data-beacon="${sink.url}"`, '<cairn-related id="a" topic="1" limit="5"></cairn-related>');
+  // The index's own pack, also served from /models/ (as a CDN copy would be).
+  mkdirSync(join(SITE, "models"));
+  const pack = readdirSync(join(ROOT, "build", "demo", "index")).find((f) => f.startsWith("model-"));
+  symlinkSync(join(ROOT, "build", "demo", "index", pack), join(SITE, "models", "minilm-int8.cpk"));
+  hostPage("model.html", 'data-model="/models/minilm-int8.cpk"', "<cairn-ask></cairn-ask>");
+  hostPage("wrong-model.html", 'data-model="/forum.css"', "<cairn-ask></cairn-ask>");
   server = await serve(SITE);
   browser = await launch();
 });
@@ -116,3 +123,35 @@ test("the beacon is off by default; when configured it gets counts per position 
   assert.deepEqual(log.errors, [], "no console errors");
   await page.close();
 });
+
+/** Asks `question` in the page's assistant; resolves to cairn:answered's detail. */
+async function ask(page, question) {
+  const answered = page.evaluate(() => new Promise((ok) => document.addEventListener("cairn:answered", (e) => ok(e.detail), { once: true })));
+  await page.locator("cairn-ask textarea").fill(question);
+  await page.locator("cairn-ask textarea").press("Enter");
+  return answered;
+}
+
+test("data-model: the pack comes from the configured URL; a file that is not the manifest's pack is refused, and answers fall back to words", { timeout: 180_000 }, async () => {
+  const page = await browser.context.newPage();
+  const log = watch(page);
+  await page.goto(new URL("model.html", server.url).href);
+  const detail = await ask(page, "Can a classical Turing machine simulate a quantum computer?");
+  assert.match(detail.model, /^cpu: /, `the model ran: ${detail.model}`);
+  assert.ok(detail.count > 0, "threads found");
+  const packs = log.requests.filter((u) => u.endsWith(".cpk")).map((u) => new URL(u).pathname);
+  assert.deepEqual(packs, ["/models/minilm-int8.cpk"], "the pack came from data-model, and only from there");
+  assertClean(log);
+  await page.close();
+
+  const wrong = await browser.context.newPage();
+  const wrongLog = watch(wrong);
+  await wrong.goto(new URL("wrong-model.html", server.url).href);
+  const fallback = await ask(wrong, "Can a classical Turing machine simulate a quantum computer?");
+  assert.match(fallback.model, /^words only: .*forum\.css.*(bytes|SHA-256)/, `the wrong file is refused by its hash: ${fallback.model}`);
+  assert.ok(fallback.count > 0, "lexical answers still come");
+  assert.match(await wrong.evaluate(() => document.querySelector("cairn-ask").shadowRoot.textContent), /words only/);
+  assertClean(wrongLog);
+  await wrong.close();
+});
+
