@@ -321,6 +321,12 @@ function highlighted(text, ranges = []) {
   return out;
 }
 
+/** Runs `f` when the main thread is idle (or soon, where requestIdleCallback is missing). */
+function whenIdle(f) {
+  if (typeof requestIdleCallback === "function") requestIdleCallback(f, { timeout: 2000 });
+  else setTimeout(f, 200);
+}
+
 /** Shared behaviour: a shadow root with the style sheet; failures hide the element. */
 class CairnElement extends HTMLElement {
   root = null;
@@ -486,6 +492,10 @@ class CairnAsk extends CairnElement {
       }
     });
     const e = engine();
+    // Start the engine (index manifest, lean wasm; not the model) once the page is idle: a
+    // missing index then hides the box before anyone types into it, and the first question
+    // does not wait for the engine to start.
+    whenIdle(() => e.ready().catch((err) => this.fail(err)));
     const onModel = ({ state, loaded, total }) => {
       if (state === "loading") status.textContent = t.model(loaded, total);
     };

@@ -1,6 +1,8 @@
 // Hostile forum text and a strict host page: payloads in titles, bodies and
 // comments show as text and run nothing; the widget works under a CSP of
-// `script-src 'self' 'wasm-unsafe-eval'` with no inline script or style.
+// `script-src 'self' 'wasm-unsafe-eval'` with no inline script or style; a host
+// page whose own scripts throw does not stop it, and it throws nothing into the
+// page, not even when its index is missing.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -43,6 +45,17 @@ before(async () => {
 <meta http-equiv="Content-Security-Policy" content="default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'">
 <title>strict host</title><link rel="icon" href="/favicon.svg"><script type="module" src="/cairn/cairn.js" data-index="/index/"></script></head>
 <body><h1>Strict host page</h1><cairn-related topic="6" limit="5"></cairn-related></body></html>`);
+  // A host page whose own script throws, before and after the widget loads, and rejects a promise.
+  writeFileSync(join(site, "throws.js"), `throw new Error("host boom");`);
+  writeFileSync(join(site, "throws-later.js"), `setTimeout(() => { throw new Error("host boom later"); }, 0); Promise.reject(new Error("host rejection"));`);
+  const widgets = `<cairn-related topic="6" limit="5"></cairn-related><cairn-feed></cairn-feed><cairn-ask></cairn-ask>`;
+  writeFileSync(join(site, "throws.html"), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>broken host</title>
+<link rel="icon" href="/favicon.svg"><script src="/throws.js"></script><script type="module" src="/cairn/cairn.js" data-index="/index/"></script>
+<script src="/throws-later.js"></script></head><body><h1>A host page with errors</h1>${widgets}</body></html>`);
+  // A host page whose index is missing: the widgets hide, and say nothing to the page.
+  writeFileSync(join(site, "no-index.html"), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>no index</title>
+<link rel="icon" href="/favicon.svg"><script type="module" src="/cairn/cairn.js" data-index="/missing/"></script></head>
+<body><h1>No index here</h1>${widgets}</body></html>`);
   server = await serve(site);
   browser = await launch();
 });
@@ -94,3 +107,30 @@ test("the widget works on a host page with a strict Content-Security-Policy", as
   assert.deepEqual(outside, [], "no request leaves the site's origin");
   await page.close();
 });
+
+test("a host page whose scripts throw still gets its widgets, and the widgets throw nothing into it", async () => {
+  const page = await browser.context.newPage();
+  const log = watch(page);
+  await page.goto(new URL("throws.html", server.url).href);
+  await firstLink(page, log);
+  await page.locator("cairn-ask textarea").waitFor({ state: "visible" });
+  // Every page error is one of the host's own three.
+  await page.waitForTimeout(500);
+  assert.deepEqual(log.errors.map((e) => e.replace(/^Error: /, "")).sort(), ["host boom", "host boom later", "host rejection"], `page errors: ${log.errors}`);
+  await page.close();
+});
+
+test("with its index missing the widgets hide and raise no error in the page", async () => {
+  const page = await browser.context.newPage();
+  const log = watch(page);
+  await page.goto(new URL("no-index.html", server.url).href);
+  await page.waitForFunction(() => document.querySelector("cairn-related")?.hidden === true, null, { timeout: 10_000 });
+  await page.waitForTimeout(500);
+  const visible = await page.evaluate(() => ["cairn-related", "cairn-feed", "cairn-ask"].filter((s) => !document.querySelector(s).hidden));
+  assert.deepEqual(visible, [], "every widget hides");
+  // The browser logs the 404 of the missing manifest itself; nothing else, and no page error.
+  const pageErrors = log.errors.filter((e) => !/Failed to load resource: .*404/.test(e));
+  assert.deepEqual(pageErrors, [], `no error but the 404: ${log.errors}`);
+  await page.close();
+});
+
