@@ -27,6 +27,7 @@
 //! of one `vpdpwssd`. AVX2 reads each step as two 8-column halves, wasm as four.
 
 use super::isa::Isa;
+use super::vmath::round_small;
 pub use crate::quant::QWeights;
 
 /// Inputs per block (one weight scale, and one int8 activation scale, each).
@@ -217,7 +218,7 @@ impl QActs {
                         let (s, inv) = scale_for(&row[b * QBLOCK..end], I8_MAX);
                         self.scales[r * nb + b] = s;
                         for (c, &v) in codes[b * QBLOCK..end].iter_mut().zip(&row[b * QBLOCK..end]) {
-                            *c = ((v * inv).round() as i8 as u8 ^ off) as i8;
+                            *c = (round_small(v * inv) as i8 as u8 ^ off) as i8;
                         }
                     }
                     codes[cols..].fill(off as i8);
@@ -234,7 +235,7 @@ impl QActs {
                     let (s, inv) = scale_for(row, I16_MAX);
                     self.scales[r] = s;
                     for (c, &v) in codes.iter_mut().zip(row) {
-                        *c = (v * inv).round() as i16;
+                        *c = round_small(v * inv) as i16;
                     }
                     codes[cols..].fill(0);
                 }

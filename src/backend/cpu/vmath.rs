@@ -42,11 +42,22 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_145_75;
 const LN2_LO: f32 = 1.428_606_8e-6;
 
+/// `x` rounded to the nearest integer, ties to even, for |x| < 2^22: adding and
+/// subtracting 1.5 * 2^23 leaves no fraction bits. Two additions on every
+/// target, where `f32::round` (ties away from zero) has no instruction on
+/// wasm32 or baseline x86-64 and becomes a call to `roundf` per element, which
+/// also stops the loop around it from vectorising.
+#[inline(always)]
+pub fn round_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    (x + MAGIC) - MAGIC
+}
+
 /// e^a for a <= 0 (a below -87 gives e^-87, about 1.6e-38).
 #[inline(always)]
 pub fn exp_neg(a: f32) -> f32 {
     let a = a.clamp(-87.0, 0.0);
-    let n = (a * LOG2E).round();
+    let n = round_small(a * LOG2E);
     let r = a - n * LN2_HI - n * LN2_LO; // |r| <= ln2 / 2
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     // 2^n by building the exponent bits; n >= -126 here.
@@ -148,6 +159,20 @@ mod tests {
         }
         assert_eq!(exp_neg(0.0), 1.0);
         assert!(exp_neg(-1000.0) > 0.0 && exp_neg(-1000.0) < 1e-37);
+    }
+
+    #[test]
+    fn round_small_is_round_ties_even_below_2_pow_22() {
+        let mut x = -40_000.0f32;
+        while x < 40_000.0 {
+            for v in [x, x + 0.5, x + 0.25, x + 0.75, x + 0.499_999_97, -x - 0.5] {
+                assert_eq!(round_small(v), v.round_ties_even(), "{v}");
+            }
+            x += 0.937;
+        }
+        for v in [0.0f32, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, 127.49, -127.5, 32767.4, 4_194_303.5] {
+            assert_eq!(round_small(v), v.round_ties_even(), "{v}");
+        }
     }
 
     #[test]
