@@ -8,7 +8,6 @@
 //               {event: "model", state, loaded, total}   while the model downloads
 import init, { Engine } from "./pkg/cairn.js";
 import * as history from "./cairn-history.js";
-import { computeBuild } from "./cairn-wasm-features.js";
 
 let state = null; // Promise<{engine, base}>
 const inflight = new Map(); // shard name -> Promise, so concurrent queries fetch a shard once
@@ -108,6 +107,8 @@ async function loadEncoder(backend) {
       if ("caches" in self) await caches.open("cairn-models").then((c) => c.delete(url)).catch(() => {});
       throw new Error(`the model pack from ${url} is not the one this index was built with: ${err?.message ?? err}`);
     }
+    // Imported here, not at the top: pages that never load the model never fetch it.
+    const { computeBuild } = await import("./cairn-wasm-features.js");
     const build = computeBuild();
     if (!build) throw new Error("this browser's WebAssembly has no SIMD, which the encoder needs");
     const compute = await import(`./pkg/${build.name}.js`);
